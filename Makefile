@@ -1,0 +1,37 @@
+# quinistry: `make` builds the static server, `make run` serves on :8080,
+# `make test` builds and runs every test. See README.md.
+
+CFLAGS_STD = -std=c99 -Wall -Wextra -pedantic
+CFLAGS ?= -O2
+# Static, with musl where it is installed (a ~100 KiB binary), else glibc.
+CC_STATIC := $(shell command -v musl-gcc >/dev/null 2>&1 && echo musl-gcc || echo $(CC))
+SRC = quinistry.c sha256.c
+HDR = sha256.h
+
+all: quinistry
+
+quinistry: $(SRC) $(HDR)
+	$(CC_STATIC) $(CFLAGS_STD) $(CFLAGS) -static -s -o $@ $(SRC)
+
+# Same program with AddressSanitizer and UndefinedBehaviorSanitizer.
+quinistry-asan: $(SRC) $(HDR)
+	$(CC) $(CFLAGS_STD) -O1 -g -fno-omit-frame-pointer \
+	    -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ $(SRC)
+asan: quinistry-asan
+
+run: quinistry
+	./quinistry
+
+test: quinistry quinistry-asan
+	./test.sh
+
+bench: quinistry
+	bench/bench.sh
+
+fuzz:
+	tests/fuzz.sh
+
+clean:
+	rm -f quinistry quinistry-asan
+
+.PHONY: all asan run test bench fuzz clean
