@@ -19,10 +19,14 @@ quinistry-asan: $(SRC) $(HDR)
 	    -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ $(SRC)
 asan: quinistry-asan
 
+# Installs what the tests need when it is missing (root on Debian).
+deps:
+	@tests/deps.sh
+
 run: quinistry
 	./quinistry
 
-test: quinistry quinistry-asan
+test: deps quinistry quinistry-asan
 	./test.sh
 
 bench: quinistry
@@ -34,4 +38,4 @@ fuzz:
 clean:
 	rm -f quinistry quinistry-asan
 
-.PHONY: all asan run test bench fuzz clean
+.PHONY: all asan deps run test bench fuzz clean

@@ -1,0 +1,302 @@
+/*
+ * Unit tests for quinistry's static functions: the request parser, the
+ * request semantics (Accept negotiation, framing), routing helpers, ranges,
+ * entity tags, the JSON emitter and the tar writer. The program is included
+ * whole, with its main renamed, so nothing has to be exported for testing.
+ *
+ * Build: cc -std=c99 -I. tests/unit.c sha256.c -o unit && ./unit
+ */
+#define main quinistry_main
+#include "../quinistry.c"
+#undef main
+
+static int failures, checks;
+
+static void expect(int cond, const char *what)
+{
+	checks++;
+	if (!cond)
+		failures++;
+	printf("%s - unit: %s\n", cond ? "ok" : "not ok", what);
+}
+
+static long parse(const char *s, struct request *rq)
+{
+	return parse_request(s, strlen(s), rq);
+}
+
+/* The parser must say "incomplete" for every proper prefix of a valid
+ * request, and give the exact length for the whole. */
+static void test_prefixes(const char *req, const char *name)
+{
+	struct request rq;
+	size_t n = strlen(req), k;
+	int all = 1;
+	char what[160];
+
+	for (k = 0; k < n; k++)
+		if (parse_request(req, k, &rq) != PARSE_INCOMPLETE)
+			all = 0;
+	snprintf(what, sizeof what, "every prefix of %s is incomplete", name);
+	expect(all, what);
+	snprintf(what, sizeof what, "%s parses to its full length", name);
+	expect(parse_request(req, n, &rq) == (long)n, what);
+}
+
+static void test_parser(void)
+{
+	static const char podman[] =
+	    "GET /v2/quinistry/manifests/latest HTTP/1.1\r\n"
+	    "Host: 127.0.0.1:8080\r\n"
+	    "User-Agent: containers/5.23.1 (github.com/containers/image)\r\n"
+	    "Accept: application/vnd.oci.image.manifest.v1+json\r\n"
+	    "Accept: application/vnd.docker.distribution.manifest.v2+json\r\n"
+	    "Accept: application/vnd.docker.distribution.manifest.v1+prettyjws\r\n"
+	    "Accept: application/vnd.docker.distribution.manifest.v1+json\r\n"
+	    "Accept: application/vnd.docker.distribution.manifest.list.v2+json\r\n"
+	    "Accept: application/vnd.oci.image.index.v1+json\r\n"
+	    "Docker-Distribution-Api-Version: registry/2.0\r\n"
+	    "Accept-Encoding: gzip\r\n\r\n";
+	static const char two[] =
+	    "GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\n"
+	    "HEAD /v2/quinistry/tags/list HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct request rq;
+	long n, m;
+	char big[MAX_HEAD + 64];
+	size_t i;
+
+	test_prefixes(podman, "podman's manifest request");
+	test_prefixes("GET / HTTP/1.0\r\n\r\n", "a minimal HTTP/1.0 request");
+	test_prefixes("\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	    "a request after an empty line");
+
+	n = parse(podman, &rq);
+	expect(rq.nheaders == 10, "podman's request has 10 header fields");
+	expect(rq.method_len == 3 && memcmp(rq.method, "GET", 3) == 0 &&
+	    rq.target_len == 30 && rq.minor == 1, "method, target, version");
+	expect(rq.headers[1].value_len == 47 &&
+	    rq.headers[1].value[46] == ')', "field values are trimmed and whole");
+	(void)n;
+
+	/* pipelining: the first request's length, then the second's */
+	n = parse(two, &rq);
+	expect(n == 30, "first pipelined request: 30 bytes");
+	m = parse_request(two + n, strlen(two) - (size_t)n, &rq);
+	expect(m == (long)strlen(two) - n && rq.method_len == 4,
+	    "second pipelined request parses from where the first ended");
+
+	n = parse("GET / HTTP/1.1\nHost: x\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "bare LF: 400");
+	n = parse("GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "bare CR in a value: 400");
+	n = parse("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "obs-fold: 400");
+	n = parse("GET / HTTP/1.1\r\nHost : x\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "space before colon: 400");
+	n = parse("GET / HTTP/1.1\r\nHost\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "no colon: 400");
+	n = parse("GET  / HTTP/1.1\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "two spaces: 400");
+	n = parse("GET /\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "HTTP/0.9: 400");
+	n = parse("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 505, "HTTP/2 preface: 505");
+	n = parse("GET / HTTP/3.0\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 505, "HTTP/3.0: 505");
+	n = parse("GET / http/1.1\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "lowercase version: 400");
+	n = parse("G(T / HTTP/1.1\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "bad method character: 400");
+	n = parse_request("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 25, &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "NUL in a value: 400");
+	n = parse("GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", &rq);
+	expect(n == PARSE_ERROR && rq.status == 400, "DEL in a value: 400");
+	n = parse("GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\nHost: x\r\n\r\n", &rq);
+	expect(n > 0, "obs-text in a value is allowed");
+
+	memset(big, 'a', sizeof big);
+	memcpy(big, "GET /", 5);
+	n = parse_request(big, MAX_TARGET + 10, &rq);
+	expect(n == PARSE_ERROR && rq.status == 414,
+	    "a long target: 414 before the line ends");
+	i = (size_t)snprintf(big, sizeof big, "GET / HTTP/1.1\r\n");
+	while (i + 8 < MAX_HEAD)
+		i += (size_t)snprintf(big + i, sizeof big - i, "X: 1\r\n");
+	n = parse_request(big, i, &rq);
+	expect(n == PARSE_ERROR && rq.status == 431, "too many header fields: 431");
+	i = (size_t)snprintf(big, sizeof big, "GET / HTTP/1.1\r\nX: ");
+	memset(big + i, 'v', MAX_HEAD - i);
+	n = parse_request(big, MAX_HEAD, &rq);
+	expect(n == PARSE_ERROR && rq.status == 431,
+	    "a head filling the buffer: 431");
+}
+
+/* request_info on a one-off request */
+static int info(const char *s, struct reqinfo *ri)
+{
+	static struct request rq;
+
+	if (parse(s, &rq) <= 0)
+		return -1;
+	return request_info(&rq, ri);
+}
+
+static int chosen(const char *accept_lines)
+{
+	char buf[2048];
+	struct reqinfo ri;
+	struct reply r;
+	struct request rq;
+
+	snprintf(buf, sizeof buf,
+	    "GET /v2/quinistry/manifests/latest HTTP/1.1\r\nHost: x\r\n%s\r\n",
+	    accept_lines);
+	if (parse(buf, &rq) <= 0 || request_info(&rq, &ri))
+		return -1;
+	route(&r, &rq, &ri);
+	return r.obj == &objects[OBJ_OCI] ? 'O' :
+	    r.obj == &objects[OBJ_DOCKER] ? 'D' : '?';
+}
+
+static void test_semantics(void)
+{
+	struct reqinfo ri;
+
+	expect(chosen("") == 'D', "no Accept: Docker");
+	expect(chosen("Accept: " MT_OCI "\r\n") == 'O', "Accept OCI: OCI");
+	expect(chosen("Accept: " MT_OCI "\r\nAccept: " MT_DOCKER "\r\n") == 'D',
+	    "Accept OCI and Docker on two lines: Docker");
+	expect(chosen("Accept: " MT_DOCKER ";q=0, " MT_OCI "\r\n") == 'O',
+	    "Docker refused with q=0: OCI");
+	expect(chosen("Accept: */*;q=0.1, " MT_DOCKER ";q=0.000\r\n") == 'O',
+	    "*/* but Docker q=0.000: OCI");
+	expect(chosen("Accept: application/*\r\n") == 'D', "application/*: Docker");
+	expect(chosen("Accept: " MT_OCI " ; charset=x ; q=1\r\n") == 'O',
+	    "parameters and spaces around them");
+	expect(chosen("Accept: text/html\r\n") == 'D',
+	    "an Accept naming neither: Docker");
+	expect(chosen("Accept: " MT_OCI ";q=0\r\n") == 'D',
+	    "OCI refused, Docker unnamed: Docker");
+
+	expect(info("GET / HTTP/1.1\r\nHost: x\r\n\r\n", &ri) == 0 && ri.keep,
+	    "1.1 is persistent");
+	expect(info("GET / HTTP/1.0\r\n\r\n", &ri) == 0 && !ri.keep,
+	    "1.0 closes");
+	expect(info("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &ri) == 0 &&
+	    ri.keep, "1.0 with keep-alive is persistent");
+	expect(info("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n",
+	    &ri) == 0 && !ri.keep, "close in a token list");
+	expect(info("GET / HTTP/1.1\r\n\r\n", &ri) == 400, "no Host: 400");
+	expect(info("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &ri) == 400,
+	    "two Hosts: 400");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+	    "Content-Length: 1\r\n\r\n", &ri) == 400, "duplicate Content-Length: 400");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+	    &ri) == 400, "negative Content-Length: 400");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+	    &ri) == 400, "overflowing Content-Length: 400");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n",
+	    &ri) == 413, "Content-Length over MAX_BODY: 413");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", &ri) == 400, "CL with TE: 400");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+	    &ri) == 501, "unknown transfer coding: 501");
+	expect(info("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    &ri) == 0 && ri.has_body && !ri.keep, "chunked body: answer, then close");
+	expect(info("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n",
+	    &ri) == 400, "GET with a body: 400");
+}
+
+static void test_helpers(void)
+{
+	uint64_t a, b;
+	char out[64], path[64];
+	size_t n;
+
+	expect(parse_range("bytes=0-9", 9, 100, &a, &b) == 1 && a == 0 && b == 9,
+	    "range a-b");
+	expect(parse_range("bytes=90-", 9, 100, &a, &b) == 1 && a == 90 && b == 99,
+	    "range a-");
+	expect(parse_range("bytes=-10", 9, 100, &a, &b) == 1 && a == 90 && b == 99,
+	    "range -n");
+	expect(parse_range("bytes=-500", 10, 100, &a, &b) == 1 && a == 0,
+	    "range -n larger than the blob: all of it");
+	expect(parse_range("bytes=100-", 10, 100, &a, &b) == -1,
+	    "range starting at the end: unsatisfiable");
+	expect(parse_range("bytes=5-1", 9, 100, &a, &b) == 0, "range b<a: ignored");
+	expect(parse_range("bytes=1-2,4-5", 13, 100, &a, &b) == 0,
+	    "multiple ranges: ignored");
+	expect(parse_range("items=1-2", 9, 100, &a, &b) == 0, "other unit: ignored");
+	expect(parse_range("bytes=99999999999999999999999-", 30, 100, &a, &b) == 0,
+	    "overflowing range: ignored");
+
+	expect(valid_name("quinistry", 9) && valid_name("a/b-c/d__e.f", 12),
+	    "valid names");
+	expect(!valid_name("A", 1) && !valid_name("a//b", 4) &&
+	    !valid_name("a___b", 5) && !valid_name("-a", 2) &&
+	    !valid_name("a-", 2), "invalid names");
+	expect(digest_kind("sha256:0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef", 71) == 1, "sha256 digest");
+	expect(digest_kind("sha256:abc", 10) == 0 && digest_kind("md5:ab", 6) == 0,
+	    "malformed digests");
+	expect(valid_tag("latest", 6) && !valid_tag(".x", 2) && !valid_tag("a/b", 3),
+	    "tag grammar");
+
+	expect(decode_path("/v2/%71uinistry", 15, path, &n) == 0 && n == 13 &&
+	    memcmp(path, "/v2/quinistry", 13) == 0, "percent-decoding");
+	expect(decode_path("/a/%2e%2e/b", 11, path, &n) == -1,
+	    "encoded dot-dot is refused");
+	expect(decode_path("/a/%2F", 6, path, &n) == -1 &&
+	    decode_path("/a%0", 4, path, &n) == -1, "encoded slash, short escape");
+	expect(decode_path("/a/..", 5, path, &n) == -1 &&
+	    decode_path("/a/./b", 6, path, &n) == -1, "dot segments are refused");
+
+	expect(etag_matches("\"sha256:x\"", 10, "sha256:x") &&
+	    etag_matches("W/\"y\", \"sha256:x\"", 17, "sha256:x") &&
+	    etag_matches("*", 1, "sha256:x") &&
+	    !etag_matches("\"sha256:xy\"", 11, "sha256:x"), "entity tags");
+
+	json_emit(out, sizeof out, "{\"a\":%s,\"n\":%u}", "q\"\\\n",
+	    (unsigned long long)42);
+	expect(strcmp(out, "{\"a\":\"q\\\"\\\\\\u000a\",\"n\":42}") == 0,
+	    "JSON emitter escapes strings and writes numbers");
+}
+
+static void test_image(void)
+{
+	static unsigned char fake[1000];
+	unsigned char *h;
+	unsigned sum = 0;
+	char cs[8];
+	int i;
+
+	memset(fake, 0x5a, sizeof fake);
+	self_bin = fake;
+	self_len = sizeof fake;
+	build_image();
+	h = layer;
+	expect(layer_len == 512 + 1024 + 1024, "layer: header, padded data, end");
+	for (i = 0; i < 512; i++)
+		sum += i >= 148 && i < 156 ? ' ' : h[i];
+	snprintf(cs, sizeof cs, "%06o", sum);
+	expect(memcmp(h + 148, cs, 6) == 0 && h[154] == 0 && h[155] == ' ',
+	    "tar header checksum");
+	expect(memcmp(h + 124, "00000001750", 11) == 0, "tar size field in octal");
+	expect(strstr(config_json, objects[OBJ_LAYER].digest) != NULL,
+	    "config diff_ids name the layer digest");
+	expect(strstr(docker_json, objects[OBJ_CONFIG].digest) != NULL &&
+	    strstr(oci_json, objects[OBJ_CONFIG].digest) != NULL,
+	    "both manifests name the config");
+	expect(!elf_is_dynamic(fake, sizeof fake), "non-ELF is not dynamic");
+}
+
+int main(void)
+{
+	update_clock();
+	test_image();
+	test_parser();
+	test_semantics();
+	test_helpers();
+	printf("# unit: %d checks, %d failed\n", checks, failures);
+	return failures != 0;
+}
