@@ -207,6 +207,7 @@ struct conn {
 	int fd;
 	int slot;                   /* index in the pollfd array */
 	unsigned char state, list, keep, family;
+	unsigned char linger;       /* unread input may follow: drain on close */
 	unsigned short port;
 	unsigned char addr[16];
 	int64_t since;              /* when the current timeout began, ms */
@@ -1960,6 +1961,8 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 	int st = 0, head = used > 0 && rq->method_len == 4 &&
 	    memcmp(rq->method, "HEAD", 4) == 0;
 
+	memset(&ri, 0, sizeof ri);
+
 	if (used == PARSE_ERROR) {
 		memset(&r, 0, sizeof r);
 		reply_error(&r, status_error(rq->status));
@@ -2000,6 +2003,11 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 	} else {
 		b->len = 0;
 	}
+	/* Closing with unread input makes the kernel send a reset, which can
+	 * destroy the response before the client reads it; so after an
+	 * error, a body or pipelined bytes we drain first (conn_linger). */
+	c->linger = (unsigned char)(used == PARSE_ERROR || st || b->len > 0 ||
+	    ri.has_body);
 	c->state = C_WRITE;
 }
 
@@ -2116,6 +2124,10 @@ static void conn_run(struct conn *c)
 				return;
 			}
 			log_request(c, c->body_len);
+			if (!c->keep && !c->linger) {
+				conn_close(c);
+				return;
+			}
 			if (!c->keep) {
 				conn_linger(c);
 				break;
@@ -2212,7 +2224,10 @@ static void accept_burst(void)
 				accept_resume = now_ms + ACCEPT_PAUSE_MS;
 				pfds[0].fd = -1;
 			}
-			return; /* EAGAIN, or a connection that died waiting */
+			if (errno == ECONNABORTED || errno == EINTR ||
+			    errno == EPROTO)
+				continue; /* that one died waiting; try the next */
+			return; /* EAGAIN: none left */
 		}
 		if (nconns >= opt_max_conns) {
 			/* Full: make room by dropping the connection idle the
@@ -2616,7 +2631,6 @@ static int cmd_export(int argc, char **argv)
 	return 0;
 }
 
-#ifndef QUINISTRY_NO_MAIN
 int main(int argc, char **argv)
 {
 	const char *listen_spec = NULL, *env_port = getenv("PORT");
@@ -2692,4 +2706,3 @@ int main(int argc, char **argv)
 	serve();
 	return 0;
 }
-#endif
