@@ -67,6 +67,10 @@
  * Accept lines are the longest seen); 8 KiB is what most servers allow.
  * Larger heads get 431 (RFC 6585 section 5). */
 #define MAX_HEAD 8192
+/* A connection's first buffer: every client we know sends heads under
+ * 2 KiB, and a head that outgrows it moves to a MAX_HEAD buffer. So a
+ * client that stalls mid-request (slowloris) pins ~3 KiB, not ~10. */
+#define SMALL_HEAD 2048
 /* Longest request-target. Our longest real URI is ~110 bytes; RFC 9112
  * section 3 recommends supporting at least 8000 octets for general servers,
  * but a registry with one image has nothing longer to route. 414 past it. */
@@ -109,8 +113,8 @@
  * watching the listener this long instead of spinning on it. */
 #define ACCEPT_PAUSE_MS 100
 #define LISTEN_BACKLOG 4096
-/* Per-connection buffers are recycled through a free list; keep at most
- * this many spare ones so a burst does not pin memory forever. */
+/* Per-connection buffers are recycled through free lists (one per size);
+ * keep at most this many spare ones so a burst does not pin memory. */
 #define POOL_KEEP 256
 /* Response head: status line and fields; ours are under 600 bytes. */
 #define MAX_RESPONSE_HEAD 1024
@@ -193,14 +197,14 @@ enum { T_HEAD, T_IDLE, T_WRITE, T_LINGER, T_NONE };
 
 struct iobuf {
 	struct iobuf *next;         /* free list */
-	size_t len;                 /* bytes of request data in in[] */
-	char in[MAX_HEAD];
+	size_t len, cap;            /* request bytes in in[], its size */
 	char out[MAX_RESPONSE_HEAD];
 	/* what the log line needs once the response is done */
 	char log_method[MAX_METHOD + 1];
 	char log_target[LOG_TARGET_MAX + 4];
 	const char *log_what;
 	int log_status;
+	char in[];                  /* SMALL_HEAD or MAX_HEAD bytes */
 };
 
 struct conn {
@@ -241,6 +245,7 @@ static char date_field[64] = "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
 static size_t date_len;
 
 static struct conn *conns;          /* max_conns entries */
+static long conns_used;             /* conns[] handed out so far */
 static struct conn *free_conns;
 static struct pollfd *pfds;         /* [0] listener, [1] signal pipe, conns */
 static struct conn **slot_conn;
@@ -250,8 +255,8 @@ static struct conn list_head[T_NONE];   /* sentinels of the timeout lists */
 static const int64_t list_timeout[T_NONE] = {
 	HEAD_TIMEOUT_MS, IDLE_TIMEOUT_MS, WRITE_TIMEOUT_MS, LINGER_TIMEOUT_MS
 };
-static struct iobuf *free_bufs;
-static int nfree_bufs;
+static struct iobuf *free_bufs[2];  /* [0] SMALL_HEAD, [1] MAX_HEAD */
+static int nfree_bufs[2];
 static int listen_fd = -1;
 static int64_t accept_resume;       /* listener paused until then (0: not) */
 static int sig_pipe[2] = { -1, -1 };
@@ -1244,7 +1249,7 @@ static const struct errdef errors[E_COUNT] = {
 	    "this registry serves only the repository quinistry") },
 	[E_NAME_INVALID] = { 400, MT_JSON, REG_ERROR("NAME_INVALID",
 	    "invalid repository name",
-	    "names match [a-z0-9]+((\\\\.|_|__|-+)[a-z0-9]+)*(/...)*") },
+	    "names are lowercase [a-z0-9] runs joined by . _ __ - or /") },
 	[E_MANIFEST_UNKNOWN] = { 404, MT_JSON, REG_ERROR("MANIFEST_UNKNOWN",
 	    "manifest unknown",
 	    "known references: the tag latest and the two manifest digests") },
@@ -1252,7 +1257,7 @@ static const struct errdef errors[E_COUNT] = {
 	    "blob unknown to registry",
 	    "known blobs: the config and the layer of quinistry:latest") },
 	[E_DIGEST_INVALID] = { 400, MT_JSON, REG_ERROR("DIGEST_INVALID",
-	    "provided digest did not match uploaded content",
+	    "invalid digest",
 	    "digests are sha256:<64 lowercase hex> or sha512:<128 lowercase hex>") },
 	[E_UNSUPPORTED] = { 405, MT_JSON, REG_ERROR("UNSUPPORTED",
 	    "the operation is unsupported",
@@ -1895,17 +1900,19 @@ static void list_enter(struct conn *c, int which)
 	h->prev = c;
 }
 
-static struct iobuf *buf_get(void)
+static struct iobuf *buf_get(size_t cap)
 {
-	struct iobuf *b = free_bufs;
+	int k = cap == MAX_HEAD;
+	struct iobuf *b = free_bufs[k];
 
 	if (b) {
-		free_bufs = b->next;
-		nfree_bufs--;
+		free_bufs[k] = b->next;
+		nfree_bufs[k]--;
 	} else {
-		b = malloc(sizeof *b);
+		b = malloc(sizeof *b + cap);
 		if (!b)
 			return NULL;
+		b->cap = cap;
 	}
 	b->len = 0;
 	return b;
@@ -1913,15 +1920,32 @@ static struct iobuf *buf_get(void)
 
 static void buf_put(struct iobuf *b)
 {
+	int k;
+
 	if (!b)
 		return;
-	if (nfree_bufs >= POOL_KEEP) {
+	k = b->cap == MAX_HEAD;
+	if (nfree_bufs[k] >= POOL_KEEP) {
 		free(b);
 		return;
 	}
-	b->next = free_bufs;
-	free_bufs = b;
-	nfree_bufs++;
+	b->next = free_bufs[k];
+	free_bufs[k] = b;
+	nfree_bufs[k]++;
+}
+
+/* A head outgrew the small buffer: move it to a full-size one. */
+static int buf_grow(struct conn *c)
+{
+	struct iobuf *nb = buf_get(MAX_HEAD);
+
+	if (!nb)
+		return -1;
+	memcpy(nb->in, c->buf->in, c->buf->len);
+	nb->len = c->buf->len;
+	buf_put(c->buf);
+	c->buf = nb;
+	return 0;
 }
 
 static void conn_close(struct conn *c)
@@ -2074,7 +2098,7 @@ static void conn_run(struct conn *c)
 			long used;
 			ssize_t n;
 
-			if (!c->buf && !(c->buf = buf_get())) {
+			if (!c->buf && !(c->buf = buf_get(SMALL_HEAD))) {
 				conn_close(c); /* out of memory: shed this one */
 				return;
 			}
@@ -2085,8 +2109,12 @@ static void conn_run(struct conn *c)
 					continue;
 				}
 			}
+			if (c->buf->len == c->buf->cap && buf_grow(c)) {
+				conn_close(c);
+				return;
+			}
 			n = read(c->fd, c->buf->in + c->buf->len,
-			    MAX_HEAD - c->buf->len);
+			    c->buf->cap - c->buf->len);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -2240,8 +2268,12 @@ static void accept_burst(void)
 			conn_close(old);
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		c = free_conns;
-		free_conns = c->next;
+		if (free_conns) {
+			c = free_conns;
+			free_conns = c->next;
+		} else {
+			c = &conns[conns_used++]; /* first use of this entry */
+		}
 		nconns++;
 		memset(c, 0, sizeof *c);
 		c->fd = fd;
@@ -2427,6 +2459,22 @@ static void die_usage(const char *msg, const char *arg)
 	exit(2);
 }
 
+/* The value of an option given as "-x V", "--long V" or "--long=V". */
+static const char *opt_value(int argc, char **argv, int *i, const char *s,
+    const char *l)
+{
+	const char *a = argv[*i];
+	size_t ll = strlen(l);
+
+	if (strncmp(a, l, ll) == 0 && a[ll] == '=')
+		return a + ll + 1;
+	if (strcmp(a, s) != 0 && strcmp(a, l) != 0)
+		return NULL;
+	if (*i + 1 == argc)
+		die_usage("missing value for", a);
+	return argv[++*i];
+}
+
 static int parse_port(const char *s, unsigned *port)
 {
 	char *end;
@@ -2543,7 +2591,7 @@ static void setup_listener(const char *spec)
 static void setup_tables(void)
 {
 	struct rlimit rl;
-	long i, fit;
+	long fit;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		if (rl.rlim_cur < rl.rlim_max) {
@@ -2562,7 +2610,8 @@ static void setup_tables(void)
 			opt_max_conns = fit < 1 ? 1 : fit;
 		}
 	}
-	/* calloc'd tables: pages nobody touches are never made resident. */
+	/* calloc'd tables, entries handed out in order: pages no connection
+	 * has used are never made resident. */
 	conns = calloc((size_t)opt_max_conns, sizeof *conns);
 	pfds = calloc((size_t)opt_max_conns + 2, sizeof *pfds);
 	slot_conn = calloc((size_t)opt_max_conns + 2, sizeof *slot_conn);
@@ -2570,10 +2619,6 @@ static void setup_tables(void)
 		fprintf(stderr, "quinistry: out of memory for %ld connections\n",
 		    opt_max_conns);
 		exit(1);
-	}
-	for (i = opt_max_conns - 1; i >= 0; i--) {
-		conns[i].next = free_conns;
-		free_conns = &conns[i];
 	}
 }
 
@@ -2638,7 +2683,7 @@ int main(int argc, char **argv)
 	int i, exporting = argc > 1 && strcmp(argv[1], "export") == 0;
 
 	for (i = 1; i < argc && !exporting; i++) {
-		const char *a = argv[i];
+		const char *a = argv[i], *v;
 
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
@@ -2648,21 +2693,15 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			opt_quiet = 1;
-		} else if (strcmp(a, "-l") == 0 || strcmp(a, "--listen") == 0) {
-			if (++i == argc)
-				die_usage("missing value for", a);
-			listen_spec = argv[i];
-		} else if (strncmp(a, "--listen=", 9) == 0) {
-			listen_spec = a + 9;
-		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--max-conns") == 0) {
+		} else if ((v = opt_value(argc, argv, &i, "-l", "--listen"))) {
+			listen_spec = v;
+		} else if ((v = opt_value(argc, argv, &i, "-c", "--max-conns"))) {
 			char *end;
-			if (++i == argc)
-				die_usage("missing value for", a);
 			errno = 0;
-			opt_max_conns = strtol(argv[i], &end, 10);
-			if (errno || *end || end == argv[i] || opt_max_conns < 1 ||
+			opt_max_conns = strtol(v, &end, 10);
+			if (errno || *end || end == v || opt_max_conns < 1 ||
 			    opt_max_conns > HARD_MAX_CONNS)
-				die_usage("bad connection count", argv[i]);
+				die_usage("bad connection count", v);
 		} else {
 			die_usage("unknown option", a);
 		}
