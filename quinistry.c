@@ -113,6 +113,11 @@
  * watching the listener this long instead of spinning on it. */
 #define ACCEPT_PAUSE_MS 100
 #define LISTEN_BACKLOG 4096
+/* Kernel send buffer per connection. Left to autotuning, a client that
+ * pipelines layer requests and never reads makes the kernel queue megabytes
+ * for it, and a thousand such clients exhaust TCP memory for everyone.
+ * 128 KiB (the kernel doubles it) still holds our largest response. */
+#define SNDBUF_BYTES (128 * 1024)
 /* Per-connection buffers are recycled through free lists (one per size);
  * keep at most this many spare ones so a burst does not pin memory. */
 #define POOL_KEEP 256
@@ -1119,21 +1124,39 @@ static void accept_scan(struct accept_state *st, const char *v, size_t n)
 	}
 }
 
-/* Parse a decimal Content-Length: digits only, no sign, no overflow. */
+/* Parse a decimal Content-Length: digits only, no sign. A value too big
+ * for 64 bits is still a length (RFC 9110 8.6 warns they can be large):
+ * it saturates, and is then refused as too large rather than malformed. */
 static int parse_length(const char *v, size_t n, uint64_t *out)
 {
 	uint64_t x = 0;
 	size_t i;
 
-	if (n == 0 || n > 19)
+	if (n == 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (v[i] < '0' || v[i] > '9')
 			return -1;
-		x = x * 10 + (uint64_t)(v[i] - '0');
+		x = x > (UINT64_MAX - 9) / 10 ? UINT64_MAX :
+		    x * 10 + (uint64_t)(v[i] - '0');
 	}
 	*out = x;
 	return 0;
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): reg-name
+ * or IP-literal characters only. An empty Host is allowed. */
+static int valid_host(const char *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:[]%", c))))
+			return 0;
+	}
+	return 1;
 }
 
 /* Returns 0, or the status with which to refuse the request. */
@@ -1157,6 +1180,8 @@ static int request_info(const struct request *rq, struct reqinfo *ri)
 		size_t n = h->value_len;
 
 		if (ieq(h->name, h->name_len, "host")) {
+			if (!valid_host(v, n))
+				return 400;
 			hosts++;
 		} else if (ieq(h->name, h->name_len, "content-length")) {
 			uint64_t x;
@@ -1241,6 +1266,7 @@ struct errdef {
 	int status;
 	const char *type;
 	const char *body;
+	int close;      /* a protocol error: close after answering */
 };
 
 static const struct errdef errors[E_COUNT] = {
@@ -1266,15 +1292,15 @@ static const struct errdef errors[E_COUNT] = {
 	    "invalid number of results requested",
 	    "n must be a non-negative decimal number") },
 	[E_NOT_FOUND] = { 404, "text/plain", "404 not found\n" },
-	[E_BAD_REQUEST] = { 400, "text/plain", "400 bad request\n" },
-	[E_TOO_LARGE] = { 413, "text/plain", "413 content too large\n" },
-	[E_URI_TOO_LONG] = { 414, "text/plain", "414 URI too long\n" },
+	[E_BAD_REQUEST] = { 400, "text/plain", "400 bad request\n", 1 },
+	[E_TOO_LARGE] = { 413, "text/plain", "413 content too large\n", 1 },
+	[E_URI_TOO_LONG] = { 414, "text/plain", "414 URI too long\n", 1 },
 	[E_HEAD_TOO_LARGE] = { 431, "text/plain",
-	    "431 request header fields too large\n" },
+	    "431 request header fields too large\n", 1 },
 	[E_RANGE] = { 416, "text/plain", "416 range not satisfiable\n" },
-	[E_NOT_IMPLEMENTED] = { 501, "text/plain", "501 not implemented\n" },
-	[E_VERSION] = { 505, "text/plain", "505 HTTP version not supported\n" },
-	[E_TIMEOUT] = { 408, "text/plain", "408 request timeout\n" },
+	[E_NOT_IMPLEMENTED] = { 501, "text/plain", "501 not implemented\n", 1 },
+	[E_VERSION] = { 505, "text/plain", "505 HTTP version not supported\n", 1 },
+	[E_TIMEOUT] = { 408, "text/plain", "408 request timeout\n", 1 },
 };
 
 /* Status lines, RFC 9110 section 15. */
@@ -1727,6 +1753,13 @@ static void route(struct reply *r, const struct request *rq,
 	int under_v2;
 
 	memset(r, 0, sizeof *r);
+	/* Unknown methods first: CONNECT's authority-form and OPTIONS's
+	 * asterisk-form are valid targets for them (RFC 9112 3.2.3-3.2.4),
+	 * and the answer is 501 (RFC 9110 15.6.2) whatever the target. */
+	if (ri->method < 0) {
+		reply_error(r, E_NOT_IMPLEMENTED);
+		return;
+	}
 	/* absolute-form (RFC 9112 3.2.2): drop scheme and authority */
 	if (tn > 7 && (ieq(tg, 7, "http://") || (tn > 8 && ieq(tg, 8, "https://")))) {
 		const char *p = memchr(tg + 8, '/', tn - 8);
@@ -1751,10 +1784,6 @@ static void route(struct reply *r, const struct request *rq,
 	t.query_len = q ? (size_t)(tg + tn - (q + 1)) : 0;
 
 	under_v2 = strcmp(path, "/v2") == 0 || strncmp(path, "/v2/", 4) == 0;
-	if (ri->method < 0) {
-		reply_error(r, E_NOT_IMPLEMENTED);
-		return;
-	}
 	if (methods[ri->method].kind == M_WRITE) {
 		reply_error(r, under_v2 ? E_UNSUPPORTED : E_NOT_FOUND);
 		r->allow = under_v2;
@@ -2005,7 +2034,8 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 			c->keep = 0;
 		} else {
 			route(&r, rq, &ri);
-			c->keep = (unsigned char)(ri.keep && !stop_requested);
+			c->keep = (unsigned char)(ri.keep && !stop_requested &&
+			    !(r.err && r.err->close));
 		}
 	}
 	c->out_len = render_head(b->out, sizeof b->out, &r, c->keep, &blen);
@@ -2239,7 +2269,7 @@ static void accept_burst(void)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		struct conn *c;
-		int fd, one = 1;
+		int fd, one = 1, sndbuf = SNDBUF_BYTES;
 
 		fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -2267,7 +2297,9 @@ static void accept_burst(void)
 			}
 			conn_close(old);
 		}
+		/* responses are whole writev()s: send them at once */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 		if (free_conns) {
 			c = free_conns;
 			free_conns = c->next;

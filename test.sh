@@ -76,7 +76,7 @@ for s in hostile export clients k8s; do
 done
 [ -x tests/hostile.sh ] && suite "hostile (ASan+UBSan build)" env QUINISTRY=./quinistry-asan \
 	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
-	HOSTILE_QUICK=1 tests/hostile.sh
+	tests/hostile.sh
 suite "valgrind" tests/valgrind.sh
 suite "fuzz" env FUZZ_SECONDS=${FUZZ_SECONDS:-$([ "$CI" = true ] && echo 60 || echo 10)} tests/fuzz.sh
 

@@ -194,7 +194,12 @@ static void test_semantics(void)
 	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
 	    &ri) == 400, "negative Content-Length: 400");
 	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
-	    &ri) == 400, "overflowing Content-Length: 400");
+	    &ri) == 413, "a Content-Length past 64 bits is too large: 413");
+	expect(info("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", &ri) == 400,
+	    "a Host with a space: 400");
+	expect(info("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", &ri) == 0 &&
+	    info("GET / HTTP/1.1\r\nHost:\r\n\r\n", &ri) == 0,
+	    "IPv6 literal and empty Host are valid");
 	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n",
 	    &ri) == 413, "Content-Length over MAX_BODY: 413");
 	expect(info("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
