@@ -97,6 +97,15 @@
 #define HEAD_TIMEOUT_MS 10000
 /* How long a keep-alive connection may sit between requests. */
 #define IDLE_TIMEOUT_MS 60000
+/* poll() costs time for every descriptor it is given, ready or not: with
+ * 10,000 idle keep-alive connections a pass costs milliseconds. So a
+ * connection quiet for HOT_IDLE_MS turns "cold": while others keep the
+ * server busy, cold ones are polled only every COLD_POLL_MS; whenever the
+ * busy ones are quiet, everything is polled and the loop sleeps in the
+ * kernel as usual. The price: under load, a client that speaks after a
+ * long silence may wait up to COLD_POLL_MS to be heard. */
+#define HOT_IDLE_MS 1000
+#define COLD_POLL_MS 100
 /* How long a response may make no progress (a client that stops reading). */
 #define WRITE_TIMEOUT_MS 10000
 /* After the last response on a closing connection we shut down our side
@@ -198,7 +207,7 @@ struct reply {
 enum { C_IDLE, C_READ, C_WRITE, C_LINGER };
 /* Timeout lists: each holds connections of one timeout kind, oldest first,
  * so the nearest deadline of a list is always its head. */
-enum { T_HEAD, T_IDLE, T_WRITE, T_LINGER, T_NONE };
+enum { T_HEAD, T_IDLE, T_COLD, T_WRITE, T_LINGER, T_NONE };
 
 struct iobuf {
 	struct iobuf *next;         /* free list */
@@ -254,11 +263,13 @@ static long conns_used;             /* conns[] handed out so far */
 static struct conn *free_conns;
 static struct pollfd *pfds;         /* [0] listener, [1] signal pipe, conns */
 static struct conn **slot_conn;
-static int nslots;
+static int nslots;                  /* pfds[] in use */
+static int nhot;                    /* pfds[0..nhot) are polled every pass */
 static long nconns;
 static struct conn list_head[T_NONE];   /* sentinels of the timeout lists */
 static const int64_t list_timeout[T_NONE] = {
-	HEAD_TIMEOUT_MS, IDLE_TIMEOUT_MS, WRITE_TIMEOUT_MS, LINGER_TIMEOUT_MS
+	HEAD_TIMEOUT_MS, HOT_IDLE_MS, IDLE_TIMEOUT_MS - HOT_IDLE_MS,
+	WRITE_TIMEOUT_MS, LINGER_TIMEOUT_MS
 };
 static struct iobuf *free_bufs[2];  /* [0] SMALL_HEAD, [1] MAX_HEAD */
 static int nfree_bufs[2];
@@ -1906,6 +1917,34 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
  * only in WRITE, so idle connections never wake the loop.
  */
 
+/* pfds[] is dense and split in two: [0, nhot) the listener, the signal
+ * pipe and the hot connections; [nhot, nslots) the cold ones. Moving a
+ * connection across the split is one swap. */
+static void slot_swap(int i, int j)
+{
+	struct pollfd p = pfds[i];
+	struct conn *c = slot_conn[i];
+
+	if (i == j)
+		return;
+	pfds[i] = pfds[j];
+	pfds[j] = p;
+	slot_conn[i] = slot_conn[j];
+	slot_conn[j] = c;
+	slot_conn[i]->slot = i;
+	slot_conn[j]->slot = j;
+	/* a moved entry's events are seen again at the next poll() */
+	pfds[i].revents = pfds[j].revents = 0;
+}
+
+static void set_hot(struct conn *c, int hot)
+{
+	if (hot && c->slot >= nhot)
+		slot_swap(c->slot, nhot++);
+	else if (!hot && c->slot < nhot)
+		slot_swap(c->slot, --nhot);
+}
+
 static void list_unlink(struct conn *c)
 {
 	if (c->list == T_NONE)
@@ -1927,6 +1966,7 @@ static void list_enter(struct conn *c, int which)
 	c->next = h;
 	h->prev->next = c;
 	h->prev = c;
+	set_hot(c, which != T_COLD);
 }
 
 static struct iobuf *buf_get(size_t cap)
@@ -1979,18 +2019,13 @@ static int buf_grow(struct conn *c)
 
 static void conn_close(struct conn *c)
 {
-	int last = nslots - 1;
-
 	list_unlink(c);
 	close(c->fd);
 	buf_put(c->buf);
 	c->buf = NULL;
-	/* keep pollfd[] dense: the last slot moves into the hole */
-	if (c->slot != last) {
-		pfds[c->slot] = pfds[last];
-		slot_conn[c->slot] = slot_conn[last];
-		slot_conn[c->slot]->slot = c->slot;
-	}
+	/* keep pfds[] dense: to the cold end, then off it */
+	set_hot(c, 0);
+	slot_swap(c->slot, nslots - 1);
 	nslots--;
 	c->fd = -1;
 	c->next = free_conns;
@@ -2218,10 +2253,15 @@ static void conn_run(struct conn *c)
 	}
 }
 
-/* A deadline passed: idle and lingering connections just close; a head
- * that never completed gets a best-effort 408 (RFC 9110 15.5.9). */
+/* A deadline passed: a quiet keep-alive connection turns cold; idle and
+ * lingering ones close; a head that never completed gets a best-effort
+ * 408 (RFC 9110 15.5.9). */
 static void conn_expire(struct conn *c)
 {
+	if (c->list == T_IDLE) {
+		list_enter(c, T_COLD);
+		return;
+	}
 	if (c->list == T_HEAD) {
 		static const char msg[] = "HTTP/1.1 408 Request Timeout\r\n"
 		    "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -2290,7 +2330,9 @@ static void accept_burst(void)
 		if (nconns >= opt_max_conns) {
 			/* Full: make room by dropping the connection idle the
 			 * longest; if none is idle, refuse this one. */
-			struct conn *old = list_head[T_IDLE].next;
+			struct conn *old = list_head[T_COLD].next;
+			if (old == &list_head[T_COLD])
+				old = list_head[T_IDLE].next;
 			if (old == &list_head[T_IDLE]) {
 				close(fd);
 				continue;
@@ -2385,8 +2427,8 @@ static void begin_shutdown(void)
 
 static void serve(void)
 {
-	int64_t deadline = 0;
-	int i;
+	int64_t deadline = 0, next_full = 0;
+	int i, hot_quiet = 0;
 
 	for (i = 0; i < T_NONE; i++) {
 		list_head[i].next = list_head[i].prev = &list_head[i];
@@ -2394,7 +2436,7 @@ static void serve(void)
 	}
 	update_clock();
 	for (;;) {
-		int n;
+		int n, nfds, timeout, full;
 
 		if (stop_requested) {
 			if (!deadline) {
@@ -2404,9 +2446,19 @@ static void serve(void)
 			if (nconns == 0 || now_ms >= deadline)
 				break;
 		}
-		n = poll(pfds, (nfds_t)nslots, deadline ?
-		    (int)(deadline - now_ms) : poll_timeout());
+		/* Everything, when due or when the hot set has gone quiet;
+		 * else only the hot set, waking in time for the next full
+		 * pass (see HOT_IDLE_MS). */
+		full = nhot == nslots || hot_quiet || now_ms >= next_full;
+		nfds = full ? nslots : nhot;
+		timeout = deadline ? (int)(deadline - now_ms) : poll_timeout();
+		if (!full && (timeout < 0 || timeout > next_full - now_ms))
+			timeout = (int)(next_full - now_ms);
+		n = poll(pfds, (nfds_t)nfds, timeout);
 		update_clock();
+		if (full)
+			next_full = now_ms + COLD_POLL_MS;
+		hot_quiet = !full && n == 0;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -2425,7 +2477,7 @@ static void serve(void)
 		}
 		/* Connections first, top down, so that a close that moves the
 		 * last slot into the current one never skips a ready slot. */
-		for (i = nslots - 1; i >= 2 && n > 0; i--) {
+		for (i = nfds - 1; i >= 2 && n > 0; i--) {
 			short re = pfds[i].revents;
 			if (!re)
 				continue;
@@ -2774,6 +2826,7 @@ int main(int argc, char **argv)
 	setup_listener(listen_spec);
 	add_slot(listen_fd, POLLIN);
 	add_slot(sig_pipe[0], POLLIN);
+	nhot = nslots;
 	serve();
 	return 0;
 }

@@ -1,0 +1,560 @@
+#!/usr/bin/env bash
+# bench/bench.sh: quinistry vs nginx on loopback, same bytes, same paths, same headers.
+#
+# Usage: bench/bench.sh [-d DURATION] [-r ROUNDS] [-o OUT.md] [-h]
+# Environment (defaults in brackets):
+#   DURATION [3s]     length of each load run (wrk syntax: 5s, 1m; loadgen gets seconds)
+#   WARMUP [1s]       warm-up run per server before measuring
+#   ROUNDS [3]        rounds per metric (quinistry, nginx, then nginx, quinistry, ...); median reported
+#   CONNS [64]        keep-alive connections for throughput runs
+#   LAT_CONNS [256]   connections for the latency run
+#   IDLE_CONNS [10000] idle keep-alive connections held during the idle run
+#   COLD_RUNS [20]    starts per server for the cold-start median
+#   SERVER_CPU [1] CLIENT_CPU [0]   taskset pinning
+#   QUINISTRY [./quinistry]  NGINX [nginx from PATH]
+#   BENCH_OUT [bench/last-run.md]   Markdown copy of the result table
+# Needs: nginx (Debian nginx-light), wrk, curl, gcc, taskset (util-linux).
+# shellcheck disable=SC2046 # pid lists are split on purpose
+set -u
+set -o pipefail
+
+case $0 in */*) cd "${0%/*}/.." || exit 1 ;; *) cd .. || exit 1 ;; esac
+
+while getopts "d:r:o:h" opt; do
+    case $opt in
+    d) DURATION=$OPTARG ;;
+    r) ROUNDS=$OPTARG ;;
+    o) BENCH_OUT=$OPTARG ;;
+    h) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) exit 2 ;;
+    esac
+done
+
+DURATION=${DURATION:-3s}
+WARMUP=${WARMUP:-1s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+LAT_CONNS=${LAT_CONNS:-256}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+COLD_RUNS=${COLD_RUNS:-20}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+QUINISTRY=${QUINISTRY:-./quinistry}
+BENCH_OUT=${BENCH_OUT:-bench/last-run.md}
+
+DOCKER_MT=application/vnd.docker.distribution.manifest.v2+json
+OCI_MT=application/vnd.oci.image.manifest.v1+json
+REPO=quinistry
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# ---- tools ---------------------------------------------------------------
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v wrk >/dev/null; then
+    echo "bench: nginx and wrk are needed; install them with:" >&2
+    echo "apt-get install nginx-light wrk" >&2
+    exit 1
+fi
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+for t in curl gcc taskset timeout sha256sum awk; do
+    command -v "$t" >/dev/null || die "missing tool: $t"
+done
+
+# seconds from a wrk-style duration (5s, 5, 1m)
+secs() {
+    case $1 in
+    *m) echo $(( ${1%m} * 60 )) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+    esac
+}
+DUR_S=$(secs "$DURATION")
+WARM_S=$(secs "$WARMUP")
+case "$DUR_S$WARM_S$ROUNDS$CONNS$LAT_CONNS$IDLE_CONNS$COLD_RUNS" in
+*[!0-9]*) die "DURATION/WARMUP must be whole seconds (5s, 1m); counts must be integers" ;;
+esac
+RUN_LIMIT=$(( DUR_S + 30 )) # hard bound on any single load run
+
+NCPU=$(nproc)
+if [ "$NCPU" -lt 2 ]; then
+    echo "bench: warning: only $NCPU CPU; server and client share it" >&2
+    SERVER_CPU=0 CLIENT_CPU=0
+fi
+
+# file descriptors: idle run needs IDLE_CONNS in the client and in the server
+HARD_NOFILE=$(ulimit -Hn)
+[ "$HARD_NOFILE" = unlimited ] && HARD_NOFILE=1048576
+ulimit -n "$HARD_NOFILE" 2>/dev/null
+if [ "$HARD_NOFILE" -lt $(( IDLE_CONNS + 1000 )) ]; then
+    IDLE_CONNS=$(( HARD_NOFILE - 1000 ))
+    echo "bench: warning: ulimit -Hn is $HARD_NOFILE; idle connections lowered to $IDLE_CONNS" >&2
+fi
+MAXCONN=$(( IDLE_CONNS + 2000 ))
+
+# ---- temp dir and cleanup ------------------------------------------------
+T=$(mktemp -d /tmp/quinistry-bench.XXXXXX) || die "mktemp failed"
+chmod 755 "$T" # nginx workers run as nobody and must read the docroot
+QPID='' NPID='' IDLEPID=''
+cleanup() {
+    trap - EXIT INT TERM
+    exec 7>&-
+    local p
+    for p in $IDLEPID $QPID $NPID; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in $IDLEPID $QPID $NPID; do
+        for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pin_cli() { timeout -k 5 "$RUN_LIMIT" taskset -c "$CLIENT_CPU" "$@"; }
+
+# ---- build ---------------------------------------------------------------
+if [ ! -x "$QUINISTRY" ]; then
+    echo "bench: building quinistry (make)"
+    make >/dev/null || die "make failed"
+fi
+[ -x "$QUINISTRY" ] || die "$QUINISTRY not found"
+LOADGEN=$T/loadgen
+gcc -O2 -std=gnu99 -Wall -Wextra -Werror -o "$LOADGEN" bench/loadgen.c || die "cannot build bench/loadgen.c"
+
+# ---- start quinistry -----------------------------------------------------
+# (taskset execs the server, so $! is the server's pid)
+taskset -c "$SERVER_CPU" "$QUINISTRY" -q -l 127.0.0.1:0 -c "$MAXCONN" </dev/null >/dev/null 2>"$T/q.err" &
+QPID=$!
+QADDR=
+for _ in $(seq 100); do
+    QADDR=$(sed -n 's/.*listening on //p' "$T/q.err")
+    [ -n "$QADDR" ] && break
+    kill -0 "$QPID" 2>/dev/null || break
+    sleep 0.05
+done
+[ -n "$QADDR" ] || { cat "$T/q.err" >&2; die "quinistry did not start"; }
+QPORT=${QADDR##*:}
+hexof() { sed -n "s/^ *$1 *sha256:\([0-9a-f]\{64\}\).*/sha256:\1/p" "$T/q.err" | head -1; }
+DOCKER_DG=$(hexof 'docker manifest')
+OCI_DG=$(hexof 'oci manifest')
+CONFIG_DG=$(hexof config)
+LAYER_DG=$(hexof layer)
+LAYER_SIZE=$(sed -n 's/^ *layer .*(\([0-9]*\) bytes).*/\1/p' "$T/q.err" | head -1)
+[ -n "$DOCKER_DG" ] && [ -n "$CONFIG_DG" ] && [ -n "$LAYER_DG" ] ||
+    { cat "$T/q.err" >&2; die "cannot read digests from quinistry's start-up lines"; }
+QVERSION=$(head -1 "$T/q.err" | sed 's/:.*//')
+
+MAN=/v2/$REPO/manifests/latest
+LAYER=/v2/$REPO/blobs/$LAYER_DG
+
+# ---- fetch the exact bytes and headers from quinistry --------------------
+# paths: URL path | Accept | file name in the nginx root
+PATHS=(
+    "/v2/||v2.json"
+    "$MAN|$DOCKER_MT|v2/$REPO/manifests/latest"
+    "/v2/$REPO/manifests/$DOCKER_DG|$DOCKER_MT|v2/$REPO/manifests/$DOCKER_DG"
+    "/v2/$REPO/blobs/$CONFIG_DG||v2/$REPO/blobs/$CONFIG_DG"
+    "$LAYER||v2/$REPO/blobs/$LAYER_DG"
+)
+[ -n "$OCI_DG" ] && PATHS+=("/v2/$REPO/manifests/$OCI_DG|$OCI_MT|v2/$REPO/manifests/$OCI_DG")
+
+fetch() { # fetch PORT PATH ACCEPT OUTPREFIX [METHOD]
+    local a=()
+    [ -n "$3" ] && a=(-H "Accept: $3")
+    [ "${5:-GET}" = HEAD ] && a+=(-I)
+    curl -s --max-time 10 "${a[@]}" -D "$4.h" -o "$4.b" "http://127.0.0.1:$1$2" ||
+        die "curl http://127.0.0.1:$1$2 failed"
+    tr -d '\r' <"$4.h" >"$4.hh"
+}
+hval() { # hval HEADERFILE NAME -> value (case-insensitive name)
+    awk -v n="$2" 'BEGIN{n=tolower(n)} { i=index($0,":"); if (i && tolower(substr($0,1,i-1))==n) { v=substr($0,i+1); sub(/^[ \t]+/,"",v); print v; exit } }' "$1"
+}
+
+mkdir -p "$T/root/v2/$REPO/manifests" "$T/root/v2/$REPO/blobs" "$T/logs"
+LOCS=
+i=0
+for e in "${PATHS[@]}"; do
+    IFS='|' read -r p acc f <<<"$e"
+    i=$((i + 1))
+    fetch "$QPORT" "$p" "$acc" "$T/q$i"
+    st=$(head -1 "$T/q$i.hh" | awk '{print $2}')
+    [ "$st" = 200 ] || die "quinistry: GET $p -> $st"
+    cp "$T/q$i.b" "$T/root/$f"
+    ct=$(hval "$T/q$i.hh" Content-Type)
+    loc="        location = $p {\n"
+    [ "$p" = /v2/ ] && loc+="            try_files /v2.json =404;\n"
+    loc+="            default_type \"$ct\";\n"
+    # copy every other header quinistry sends, except the ones nginx makes itself
+    while IFS= read -r line; do
+        name=${line%%:*}
+        val=${line#*:}
+        val=${val# }
+        case $(echo "$name" | tr 'A-Z' 'a-z') in
+        http/* | '' | date | content-length | content-type | connection | keep-alive | server | \
+            accept-ranges | last-modified | transfer-encoding | content-range) continue ;;
+        esac
+        case $val in *"'"*) die "header value with a quote: $line" ;; esac
+        loc+="            add_header $name '$val';\n"
+    done <"$T/q$i.hh"
+    LOCS+="$loc        }\n"
+done
+
+# ---- nginx config ----------------------------------------------------------
+NPORT=$("$LOADGEN" freeport)
+ncfg() { # ncfg PORT PIDFILE
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $2;
+error_log $T/logs/error.log;
+worker_rlimit_nofile $HARD_NOFILE;
+events { worker_connections $MAXCONN; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 60s;
+    keepalive_requests 1000000000;
+    server_tokens off;
+    etag off;
+    open_file_cache max=64 inactive=600s;
+    client_body_temp_path $T/logs/body;
+    proxy_temp_path $T/logs/proxy;
+    fastcgi_temp_path $T/logs/fastcgi;
+    uwsgi_temp_path $T/logs/uwsgi;
+    scgi_temp_path $T/logs/scgi;
+    types { }
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$1;
+        root $T/root;
+$(printf "%b" "$LOCS")
+        location / { return 404; }
+    }
+}
+EOF
+}
+ncfg "$NPORT" "$T/logs/nginx.pid" >"$T/nginx.conf"
+COLD_NPORT=$("$LOADGEN" freeport)
+ncfg "$COLD_NPORT" "$T/logs/nginx-cold.pid" >"$T/nginx-cold.conf"
+"$NGINX" -t -q -p "$T" -c "$T/nginx.conf" -e "$T/logs/error.log" || die "nginx config test failed"
+taskset -c "$SERVER_CPU" "$NGINX" -p "$T" -c "$T/nginx.conf" -e "$T/logs/error.log" </dev/null >/dev/null 2>>"$T/logs/error.log" &
+NPID=$!
+NWPID=
+for _ in $(seq 100); do
+    NWPID=$(pgrep -P "$NPID" | head -1)
+    [ -n "$NWPID" ] && curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$NPORT/v2/" && break
+    kill -0 "$NPID" 2>/dev/null || break
+    sleep 0.05
+done
+[ -n "$NWPID" ] || { cat "$T/logs/error.log" >&2; die "nginx did not start"; }
+
+# ---- verify both serve the same bytes and headers ----------------------------
+KEYH="Content-Type Content-Length Docker-Content-Digest ETag Docker-Distribution-API-Version"
+i=0
+for e in "${PATHS[@]}"; do
+    IFS='|' read -r p acc f <<<"$e"
+    i=$((i + 1))
+    for m in GET HEAD; do
+        fetch "$QPORT" "$p" "$acc" "$T/cq" $m
+        fetch "$NPORT" "$p" "$acc" "$T/cn" $m
+        bad=
+        sq=$(head -1 "$T/cq.hh" | awk '{print $2}')
+        sn=$(head -1 "$T/cn.hh" | awk '{print $2}')
+        [ "$sq" = 200 ] && [ "$sn" = 200 ] || bad+=" status $sq/$sn"
+        if [ $m = GET ]; then # (curl -I puts the head in the body file)
+            hq=$(sha256sum <"$T/cq.b" | cut -c1-12)
+            hn=$(sha256sum <"$T/cn.b" | cut -c1-12)
+            [ "$hq" = "$hn" ] || bad+=" body $hq/$hn"
+        fi
+        for h in $KEYH; do
+            vq=$(hval "$T/cq.hh" "$h")
+            vn=$(hval "$T/cn.hh" "$h")
+            [ "$vq" = "$vn" ] || bad+=" $h '$vq'/'$vn'"
+        done
+        if [ -n "$bad" ]; then
+            echo "check: $m $p: MISMATCH quinistry/nginx:$bad"
+            die "servers differ; not measuring"
+        fi
+        if [ $m = GET ]; then
+            echo "check: GET+HEAD $p: same status, body ($(wc -c <"$T/cq.b") bytes, sha256 $hq...), $(echo "$KEYH" | wc -w) key headers"
+        fi
+    done
+done
+fetch "$QPORT" "$MAN" "$DOCKER_MT" "$T/hq"
+fetch "$NPORT" "$MAN" "$DOCKER_MT" "$T/hn"
+HEADQ=$(wc -c <"$T/hq.h")
+HEADN=$(wc -c <"$T/hn.h")
+
+# ---- measurement helpers -----------------------------------------------------
+nginx_pids() { echo "$NPID $(pgrep -P "$NPID" | tr '\n' ' ')"; }
+pids_of() { if [ "$1" = q ]; then echo "$QPID"; else nginx_pids; fi; }
+port_of() { if [ "$1" = q ]; then echo "$QPORT"; else echo "$NPORT"; fi; }
+cpu_ticks() { # sum of utime+stime over pids
+    local s=0 p x
+    for p in "$@"; do
+        x=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}')
+        s=$((s + ${x:-0}))
+    done
+    echo "$s"
+}
+rss_kb() { # sum VmRSS (kB) over pids
+    local s=0 p x
+    for p in "$@"; do
+        x=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null)
+        s=$((s + ${x:-0}))
+    done
+    echo "$s"
+}
+pss_kb() {
+    local s=0 p x
+    for p in "$@"; do
+        x=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+        s=$((s + ${x:-0}))
+    done
+    echo "$s"
+}
+CLK=$(getconf CLK_TCK)
+
+declare -A V   # V[key,srv] = space-separated values (one per round)
+declare -A CPU # CPU[key,srv] = "pct% us/req" of the last round
+declare -A IDLE_NOTE
+rec() { V[$1,$2]="${V[$1,$2]:-} $3"; }
+med() { # median of the recorded values
+    echo "${V[$1,$2]:-}" | tr ' ' '\n' | grep -v '^$' | sort -g |
+        awk '{a[NR]=$1} END{if(!NR){print "n/a"; exit} if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
+    awk -v x="$1" 'BEGIN{ if (x ~ /us$/) {sub(/us$/,"",x); print x/1000} else if (x ~ /ms$/) {sub(/ms$/,"",x); print x+0} else if (x ~ /s$/) {sub(/s$/,"",x); print x*1000} else print "nan" }'
+}
+WARN=
+warn_if() { # warn_if SRV KEY TEXT: note errors seen during a run
+    [ -n "$3" ] && WARN+="  - $2 ($( [ "$1" = q ] && echo quinistry || echo nginx )): $3\n"
+}
+LUA_MAN=$T/manifest.lua
+printf 'wrk.headers["Accept"] = "%s"\n' "$DOCKER_MT" >"$LUA_MAN"
+
+# wrk_run SRV KEY PATH CONNS LUA|"" [latency]: records req/s (and p50/p99)
+wrk_run() {
+    local srv=$1 key=$2 path=$3 c=$4 lua=$5 lat=${6:-} port pids t0 t1 out rps req
+    port=$(port_of "$srv")
+    pids=$(pids_of "$srv")
+    local a=(-t1 -c "$c" -d "$DURATION" --timeout 5s)
+    [ -n "$lua" ] && a+=(-s "$lua")
+    [ -n "$lat" ] && a+=(--latency)
+    t0=$(cpu_ticks $pids)
+    out=$(pin_cli wrk "${a[@]}" "http://127.0.0.1:$port$path" 2>&1)
+    t1=$(cpu_ticks $pids)
+    echo "$out" >>"$T/wrk.log"
+    rps=$(echo "$out" | awk '/^Requests\/sec:/{print $2}')
+    req=$(echo "$out" | awk '/ requests in /{print $1}')
+    [ -n "$rps" ] || { echo "$out" >&2; rps=0; req=0; }
+    rec "$key" "$srv" "$rps"
+    CPU[$key,$srv]=$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v s="$DUR_S" -v r="$req" \
+        'BEGIN{printf "%.0f%% %.1fus/req", 100*d/hz/s, (r>0 ? 1e6*d/hz/r : 0)}')
+    warn_if "$srv" "$key" "$(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
+    if [ -n "$lat" ]; then
+        rec "$key.p50" "$srv" "$(to_ms "$(echo "$out" | awk '$1=="50%"{print $2}')")"
+        rec "$key.p99" "$srv" "$(to_ms "$(echo "$out" | awk '$1=="99%"{print $2}')")"
+    fi
+}
+# lg_run SRV KEY loadgen-run-args...: records req/s
+lg_run() {
+    local srv=$1 key=$2 port pids t0 t1 out rps req err
+    shift 2
+    port=$(port_of "$srv")
+    pids=$(pids_of "$srv")
+    t0=$(cpu_ticks $pids)
+    out=$(pin_cli "$LOADGEN" run -p "$port" -d "$DUR_S" "$@" 2>&1)
+    t1=$(cpu_ticks $pids)
+    echo "$out" >>"$T/loadgen.log"
+    rps=$(echo "$out" | sed -n 's/.* rps=\([0-9.]*\).*/\1/p')
+    req=$(echo "$out" | sed -n 's/^requests=\([0-9]*\).*/\1/p')
+    [ -n "$rps" ] || { echo "$out" >&2; rps=0; req=0; }
+    rec "$key" "$srv" "$rps"
+    CPU[$key,$srv]=$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v s="$DUR_S" -v r="$req" \
+        'BEGIN{printf "%.0f%% %.1fus/req", 100*d/hz/s, (r>0 ? 1e6*d/hz/r : 0)}')
+    err=$(echo "$out" | sed -n 's/.*errors=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p')
+    case $err in "0 0" | "") ;; *) warn_if "$srv" "$key" "errors/non-2xx: $err" ;; esac
+}
+both() { # both FUNC KEY ARGS...: ROUNDS x (quinistry, nginx)
+    local f=$1 key=$2 r s
+    shift 2
+    for r in $(seq "$ROUNDS"); do
+        # alternate the order so that drift hits both servers alike
+        for s in $([ $((r % 2)) = 1 ] && echo q n || echo n q); do
+            "$f" "$s" "$key" "$@"
+        done
+    done
+    printf '  %-12s quinistry %-10s nginx %s\n' "$key" "$(med "$key" q)" "$(med "$key" n)"
+}
+
+# ---- header --------------------------------------------------------------------
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+CPU_MODEL=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+HDR="date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
+kernel: $(uname -srm); load average at start: $LOADAVG
+cpu: ${CPU_MODEL:-unknown}; nproc: $NCPU
+pinning: servers on CPU $SERVER_CPU (taskset -c $SERVER_CPU), load generators (wrk -t1, loadgen) on CPU $CLIENT_CPU
+servers: $QVERSION ($QUINISTRY -q -c $MAXCONN) vs $("$NGINX" -v 2>&1 | sed 's/.*version: //') (worker_processes 1, access_log off, sendfile on, open_file_cache, etag off, keepalive_requests 1e9)
+load: wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), loadgen (bench/loadgen.c); $DURATION per run, $ROUNDS round(s), median; $CONNS conns unless stated
+response head bytes for GET manifest: quinistry $HEADQ, nginx $HEADN (nginx adds Server, Last-Modified, Accept-Ranges)"
+echo
+echo "$HDR"
+echo
+
+for s in q n; do rec rss_idle $s "$(rss_kb $(pids_of $s))"; rec pss_idle $s "$(pss_kb $(pids_of $s))"; done
+
+echo "measuring ($DURATION per run)..."
+# warm up both
+for s in q n; do
+    pin_cli wrk -t1 -c "$CONNS" -d "$WARMUP" -s "$LUA_MAN" "http://127.0.0.1:$(port_of $s)$MAN" >/dev/null 2>&1
+done
+
+both wrk_run v2 /v2/ "$CONNS" ""
+both wrk_run manifest "$MAN" "$CONNS" "$LUA_MAN"
+# HEAD: wrk 4.1 does not finish HEAD responses on keep-alive connections (it
+# waits for a body of Content-Length bytes: 0 requests completed), so loadgen.
+both lg_run head -m HEAD -u "$MAN" -H "Accept: $DOCKER_MT" -c "$CONNS"
+# layer: wrk reads in 8 KiB pieces and is the bottleneck for a ~100 KB body
+# (both servers then look alike), so loadgen (64 KiB reads)
+both lg_run layer -u "$LAYER" -c "$CONNS"
+both lg_run close -x -u "$MAN" -H "Accept: $DOCKER_MT" -c "$CONNS"
+both wrk_run lat "$MAN" "$LAT_CONNS" "$LUA_MAN" latency
+
+# RSS after load (idle RSS was taken right after the checks)
+for s in q n; do rec rss_load $s "$(rss_kb $(pids_of $s))"; rec pss_load $s "$(pss_kb $(pids_of $s))"; done
+
+# idle keep-alive connections held by loadgen while wrk runs 64 active ones
+idle_run() { # idle_run SRV KEY
+    local srv=$1 key=$2 port line ready still
+    port=$(port_of "$srv")
+    rm -f "$T/idle.in"
+    mkfifo "$T/idle.in"
+    timeout -k 5 $((RUN_LIMIT + 120)) taskset -c "$CLIENT_CPU" "$LOADGEN" idle -p "$port" -n "$IDLE_CONNS" -t $((RUN_LIMIT + 90)) \
+        <"$T/idle.in" >"$T/idle.out" 2>&1 &
+    IDLEPID=$!
+    exec 7>"$T/idle.in"
+    ready=
+    for _ in $(seq 1200); do
+        ready=$(sed -n 's/^ready //p' "$T/idle.out")
+        [ -n "$ready" ] && break
+        kill -0 "$IDLEPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ "${ready:-0}" = "$IDLE_CONNS" ] || warn_if "$srv" "$key" "only ${ready:-0} of $IDLE_CONNS idle connections set up ($(grep failed "$T/idle.out"))"
+    rec rss_idleconns "$srv" "$(rss_kb $(pids_of "$srv"))"
+    rec pss_idleconns "$srv" "$(pss_kb $(pids_of "$srv"))"
+    wrk_run "$srv" "$key" "$MAN" "$CONNS" "$LUA_MAN"
+    exec 7>&-
+    wait "$IDLEPID" 2>/dev/null
+    IDLEPID=
+    still=$(sed -n 's/^still_open //p' "$T/idle.out")
+    [ "${still:-0}" = "${ready:-0}" ] || warn_if "$srv" "$key" "server closed $(( ${ready:-0} - ${still:-0} )) of ${ready:-0} idle connections during the run"
+    IDLE_NOTE[$srv]+=" ${ready:-0}/${still:-0}"
+    sleep 1 # let the server reap the closed connections
+}
+both idle_run idle
+
+# cold start: fork/exec to first 200 on /v2/, median of COLD_RUNS (timed in C by loadgen)
+COLD_QPORT=$("$LOADGEN" freeport)
+cold() { # cold SRV KEY
+    local out
+    if [ "$1" = q ]; then
+        out=$(timeout -k 5 300 taskset -c "$CLIENT_CPU" "$LOADGEN" cold -p "$COLD_QPORT" -n "$COLD_RUNS" -C "$SERVER_CPU" -- \
+            "$QUINISTRY" -q -l "127.0.0.1:$COLD_QPORT" 2>&1)
+    else
+        out=$(timeout -k 5 300 taskset -c "$CLIENT_CPU" "$LOADGEN" cold -p "$COLD_NPORT" -n "$COLD_RUNS" -C "$SERVER_CPU" -- \
+            "$NGINX" -p "$T" -c "$T/nginx-cold.conf" -e "$T/logs/error.log" 2>&1)
+    fi
+    echo "$out" >>"$T/cold.log"
+    rec "$2" "$1" "$(echo "$out" | sed -n 's/^median_ms \([0-9.na]*\).*/\1/p')"
+    CPU[$2,$1]=$(echo "$out" | sed -n 's/^median_ms [^ ]* min_ms \([0-9.]*\) max_ms \([0-9.]*\) runs \([0-9]*\)/min \1 ms, max \2 ms, \3 runs/p')
+}
+both cold cold
+
+# ---- sizes --------------------------------------------------------------------
+QSIZE=$(stat -L -c %s "$QUINISTRY")
+NSIZE=$(stat -L -c %s "$NGINX")
+linkage() { if readelf -lW "$1" 2>/dev/null | grep -q 'INTERP'; then echo dynamic; elif readelf -h "$1" >/dev/null 2>&1; then echo static; else echo "?"; fi; }
+QLINK=$(linkage "$QUINISTRY")
+NLINK=$(linkage "$NGINX")
+
+# ---- table ----------------------------------------------------------------------
+ROWS=()
+row() { ROWS+=("$1|$2|$3|$4"); } # metric | q | n | ratio
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", a/b }'; }
+fmt() { awk -v x="$1" -v d="$2" 'BEGIN{ if (x == "n/a" || x == "") print "n/a"; else printf "%.*f", d, x }'; }
+addm() { # addm LABEL KEY DECIMALS DIRECTION [scale]
+    local q n sc=${5:-1}
+    q=$(awk -v x="$(med "$2" q)" -v s="$sc" 'BEGIN{ if (x == "n/a") print x; else print x*s }')
+    n=$(awk -v x="$(med "$2" n)" -v s="$sc" 'BEGIN{ if (x == "n/a") print x; else print x*s }')
+    row "$1 ($4 is better)" "$(fmt "$q" "$3")" "$(fmt "$n" "$3")" "$(ratio "$q" "$n")"
+}
+MB=$(awk -v s="$LAYER_SIZE" 'BEGIN{print s/1e6}')
+addm "GET /v2/ req/s, $CONNS keep-alive conns (wrk)" v2 0 higher
+addm "GET manifest by tag req/s, $CONNS keep-alive conns (wrk)" manifest 0 higher
+addm "HEAD manifest req/s, $CONNS keep-alive conns (loadgen)" head 0 higher
+addm "GET layer blob MB/s (body only, 1 MB = 1e6 B), $CONNS keep-alive conns (loadgen)" layer 0 higher "$MB"
+addm "GET manifest req/s, new connection per request, $CONNS concurrent (loadgen)" close 0 higher
+addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
+addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower
+addm "GET manifest req/s at $LAT_CONNS conns (wrk)" lat 0 higher
+addm "GET manifest req/s, $CONNS active + $IDLE_CONNS idle keep-alive conns (wrk + loadgen)" idle 0 higher
+addm "RSS idle KiB (nginx: master+worker VmRSS)" rss_idle 0 lower
+addm "RSS after load KiB (nginx: master+worker)" rss_load 0 lower
+addm "RSS with $IDLE_CONNS idle conns KiB (nginx: master+worker)" rss_idleconns 0 lower
+addm "Cold start ms, exec to first 200 on /v2/, median of $COLD_RUNS" cold 2 lower
+row "Binary size bytes (quinistry ${QLINK:-?}; nginx ${NLINK:-?}, without its libs) (lower is better)" "$QSIZE" "$NSIZE" "$(ratio "$QSIZE" "$NSIZE")"
+row "Layer size bytes (served by both)" "$LAYER_SIZE" "$LAYER_SIZE" "1.00"
+
+print_table() {
+    local r m q n x
+    printf '%-92s | %12s | %12s | %s\n' "metric" "quinistry" "nginx" "ratio q/n"
+    printf '%s\n' "$(printf '%0.s-' $(seq 135))"
+    for r in "${ROWS[@]}"; do
+        IFS='|' read -r m q n x <<<"$r"
+        printf '%-92s | %12s | %12s | %s\n' "$m" "$q" "$n" "$x"
+    done
+}
+print_md() {
+    local r m q n x
+    echo "| metric | quinistry | nginx | ratio quinistry/nginx |"
+    echo "| --- | ---: | ---: | ---: |"
+    for r in "${ROWS[@]}"; do
+        IFS='|' read -r m q n x <<<"$r"
+        echo "| $m | $q | $n | $x |"
+    done
+}
+notes() {
+    local k
+    echo "server CPU use (CPU $SERVER_CPU, utime+stime from /proc) and CPU time per request, last round:"
+    for k in v2 manifest head layer close lat idle; do
+        printf '  %-9s quinistry %-22s nginx %s\n' "$k" "${CPU[$k,q]:-}" "${CPU[$k,n]:-}"
+    done
+    echo "cold start spread: quinistry ${CPU[cold,q]:-}; nginx ${CPU[cold,n]:-}"
+    echo "PSS KiB (shared pages counted once) idle / after load / with idle conns: quinistry $(med pss_idle q) / $(med pss_load q) / $(med pss_idleconns q); nginx $(med pss_idle n) / $(med pss_load n) / $(med pss_idleconns n)"
+    echo "idle connections set up/still open after the run, per round: quinistry${IDLE_NOTE[q]:-}; nginx${IDLE_NOTE[n]:-}"
+    if [ -n "$WARN" ]; then
+        echo "warnings:"
+        printf "%b" "$WARN"
+    fi
+}
+
+echo
+print_table
+echo
+notes
+{
+    echo "$HDR" | sed 's/^/    /'
+    echo
+    print_md
+    echo
+    notes | sed 's/^/    /'
+} >"$BENCH_OUT"
+echo
+echo "markdown written to $BENCH_OUT"
