@@ -50,6 +50,40 @@ check "-c 3: a newer idle connection still works" grep -q '^HTTP/1.1 200' <(time
 exec 5<&- 6<&- 7<&-
 kill "$SPID"; wait "$SPID" 2>/dev/null
 
+# --- cold keep-alive connections (quiet > HOT_IDLE_MS) are still heard,
+# promptly when the server is quiet and within COLD_POLL_MS under load
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+cold_request() { # one request on an already-cold connection; prints ms
+	local t0
+	t0=$(date +%s%N)
+	printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n' >&8
+	IFS= read -r -t 3 line <&8 && ms_since "$t0"
+}
+start "$T/cold.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
+H=${ADDR%:*} P=${ADDR##*:}
+exec 8<>"/dev/tcp/$H/$P"
+sleep 1.5
+ms=$(cold_request)
+check "a connection quiet for 1.5 s is answered at once on a quiet server (${ms:-no answer} ms)" test -n "$ms" -a "${ms:-9999}" -lt 100
+timeout 2 cat <&8 >/dev/null & sleep 0.1; kill $! 2>/dev/null
+exec 8<&-
+exec 8<>"/dev/tcp/$H/$P"
+sleep 1.5
+if cc -O2 -o "$T/loadgen" bench/loadgen.c 2>/dev/null; then
+	"$T/loadgen" run -p "$P" -u /v2/ -c 32 -d 3 >"$T/load.out" 2>&1 &
+	LG=$!
+	sleep 1
+	ms=$(cold_request)
+	wait "$LG"
+	check "under load (32 busy connections) a cold connection is answered within 500 ms (${ms:-no answer} ms)" \
+		test -n "$ms" -a "${ms:-9999}" -lt 500
+	check "the load itself was served ($(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' "$T/load.out") req/s)" grep -q 'errors=0 non2xx=0' "$T/load.out"
+else
+	nok "bench/loadgen.c builds"
+fi
+exec 8<&-
+kill "$SPID"; wait "$SPID" 2>/dev/null
+
 # --- a flood past the descriptor limit: no spinning, recovery afterwards
 # The hard limit is lowered so that the server cannot raise it; -c asks for
 # more than fits and is clamped, and the flood holds every slot.
