@@ -2074,6 +2074,10 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 		}
 	}
 	c->out_len = render_head(b->out, sizeof b->out, &r, c->keep, &blen);
+	if (c->out_len == 0) { /* cannot happen with our fixed fields */
+		c->keep = 0;
+		blen = 0;
+	}
 	c->out_off = 0;
 	c->body_off = 0;
 	if (r.err) {
