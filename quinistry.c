@@ -303,6 +303,9 @@ static void sb_put(struct sb *b, const char *s, size_t n)
 	b->len += n;
 }
 
+/* a string literal, its length known at compile time */
+#define SB_LIT(b, lit) sb_put((b), (lit), sizeof(lit) - 1)
+
 static void sb_str(struct sb *b, const char *s)
 {
 	sb_put(b, s, strlen(s));
@@ -874,11 +877,15 @@ static int export_image(int fd)
 #define PARSE_INCOMPLETE (-2)
 #define PARSE_ERROR (-1)
 
-/* tchar, RFC 9110 section 5.6.2 */
+/* tchar, RFC 9110 section 5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~.
+ * A bit per ASCII code, since the parser asks for every name byte. */
+static const uint32_t tchar_bits[4] = {
+	0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff
+};
+
 static int is_tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+	return c < 128 && (tchar_bits[c >> 5] >> (c & 31) & 1);
 }
 
 static long parse_fail(struct request *rq, int status)
@@ -1701,18 +1708,20 @@ static void route_tags(struct reply *r, const struct reqinfo *ri,
 	    OBJ_TAGS_EMPTY);
 }
 
-/* /v2/<name><marker><ref>: the marker that occurs last in the path wins,
- * since names may themselves contain slashes (and even "manifests"). */
+/* /v2/<name>/<kind>/<ref>: the last two path segments choose the route,
+ * and everything before them is the name, which may itself contain
+ * slashes (and even "manifests"). A route with a fixed ref ("tags/list")
+ * matches only that. */
 static const struct route {
-	const char *marker;
-	int has_ref;            /* 1: a reference without '/' follows */
+	const char *kind;
+	const char *fixed_ref;  /* NULL: any reference */
 	void (*fn)(struct reply *, const struct reqinfo *,
 	    const struct target *);
 } routes[] = {
-	{ "/manifests/", 1, route_manifest },
-	{ "/blobs/", 1, route_blob },
-	{ "/referrers/", 1, route_referrers },
-	{ "/tags/list", 0, route_tags },
+	{ "manifests", NULL, route_manifest },
+	{ "blobs", NULL, route_blob },
+	{ "referrers", NULL, route_referrers },
+	{ "tags", "list", route_tags },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -1757,7 +1766,7 @@ static void route(struct reply *r, const struct request *rq,
     const struct reqinfo *ri)
 {
 	const char *tg = rq->target, *q;
-	size_t tn = rq->target_len, pn, i, best_at = 0;
+	size_t tn = rq->target_len, pn, i, ref_at, kind_at;
 	char path[MAX_TARGET + 1];
 	struct target t;
 	const struct route *best = NULL;
@@ -1814,37 +1823,37 @@ static void route(struct reply *r, const struct request *rq,
 		    OBJ_CATALOG, OBJ_CATALOG_EMPTY);
 		return;
 	}
-	for (i = 0; i < NROUTES; i++) {
-		size_t ml = strlen(routes[i].marker), at;
+	/* split off the last two segments: path = /v2/<name>/<kind>/<ref> */
+	for (ref_at = pn; ref_at > 4 && path[ref_at - 1] != '/'; ref_at--)
+		;
+	for (kind_at = ref_at - 1; kind_at > 4 && path[kind_at - 1] != '/';
+	    kind_at--)
+		;
+	for (i = 0; ref_at > 4 && kind_at >= 5 && i < NROUTES; i++) {
+		size_t kl = ref_at - 1 - kind_at, rl = pn - ref_at;
+		const char *fr = routes[i].fixed_ref;
 
-		if (pn < ml + 4)
-			continue;
-		/* the rightmost occurrence: an earlier one would leave a '/'
-		 * in the reference, or text after "/tags/list" */
-		for (at = pn - ml + 1; at-- > 4;)
-			if (memcmp(path + at, routes[i].marker, ml) == 0)
-				break;
-		if (at < 4 || memcmp(path + at, routes[i].marker, ml))
-			continue;
-		if (routes[i].has_ref ? (at + ml < pn &&
-		    !memchr(path + at + ml, '/', pn - at - ml)) : at + ml == pn)
-			if (!best || at > best_at)
-				best = &routes[i], best_at = at;
+		if (kl == strlen(routes[i].kind) &&
+		    memcmp(path + kind_at, routes[i].kind, kl) == 0 && rl > 0 &&
+		    (!fr || (rl == strlen(fr) && memcmp(path + ref_at, fr, rl) == 0))) {
+			best = &routes[i];
+			break;
+		}
 	}
 	if (!best) {
 		reply_error(r, E_NOT_FOUND);
 		return;
 	}
-	if (!valid_name(path + 4, best_at - 4)) {
+	if (!valid_name(path + 4, kind_at - 5)) {
 		reply_error(r, E_NAME_INVALID);
 		return;
 	}
-	if (best_at - 4 != 9 || memcmp(path + 4, "quinistry", 9) != 0) {
+	if (kind_at - 5 != 9 || memcmp(path + 4, "quinistry", 9) != 0) {
 		reply_error(r, E_NAME_UNKNOWN);
 		return;
 	}
-	t.ref = path + best_at + strlen(best->marker);
-	t.ref_len = pn - best_at - strlen(best->marker);
+	t.ref = path + ref_at;
+	t.ref_len = pn - ref_at;
 	best->fn(r, ri, &t);
 }
 
@@ -1859,50 +1868,54 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
 	size_t i;
 
 	for (i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-		if (statuses[i].code == r->status)
+		if (statuses[i].code == r->status) {
 			sb_str(&b, statuses[i].line);
+			break;
+		}
 	sb_put(&b, date_field, date_len);
 	/* Docker clients check this header to recognise a V2 registry
 	 * (Docker Registry HTTP API V2, "API Version Check"). */
-	sb_str(&b, "Docker-Distribution-API-Version: registry/2.0\r\n");
+	SB_LIT(&b, "Docker-Distribution-API-Version: registry/2.0\r\n");
 	if (r->err) {
-		sb_str(&b, "Content-Type: ");
+		SB_LIT(&b, "Content-Type: ");
 		sb_str(&b, r->err->type);
-		sb_str(&b, "\r\n");
+		SB_LIT(&b, "\r\n");
 		len = strlen(r->err->body);
 		if (r->status == 416) {
 			/* RFC 9110 14.4: the current length of the blob */
-			sb_str(&b, "Content-Range: bytes */");
+			SB_LIT(&b, "Content-Range: bytes */");
 			sb_num(&b, o->len);
-			sb_str(&b, "\r\n");
+			SB_LIT(&b, "\r\n");
 		}
 	} else {
 		sb_put(&b, o->fields, o->fields_len);
 		len = r->status == 206 ? r->last - r->first + 1 : o->len;
 		if (r->status == 206) {
-			sb_str(&b, "Content-Range: bytes ");
+			SB_LIT(&b, "Content-Range: bytes ");
 			sb_num(&b, r->first);
-			sb_str(&b, "-");
+			SB_LIT(&b, "-");
 			sb_num(&b, r->last);
-			sb_str(&b, "/");
+			SB_LIT(&b, "/");
 			sb_num(&b, o->len);
-			sb_str(&b, "\r\n");
+			SB_LIT(&b, "\r\n");
 		}
 	}
 	/* The same tag yields different bytes depending on Accept
 	 * (RFC 9110 12.5.5): caches must key on it. */
 	if (r->by_tag)
-		sb_str(&b, "Vary: Accept\r\n");
+		SB_LIT(&b, "Vary: Accept\r\n");
 	if (r->allow)
-		sb_str(&b, "Allow: GET, HEAD\r\n");
+		SB_LIT(&b, "Allow: GET, HEAD\r\n");
 	if (r->filters)
-		sb_str(&b, "OCI-Filters-Applied: artifactType\r\n");
+		SB_LIT(&b, "OCI-Filters-Applied: artifactType\r\n");
 	/* For HEAD and 304 too: the length the GET/200 would carry
 	 * (RFC 9110 8.6), which is what HEAD-first clients read. */
-	sb_str(&b, "Content-Length: ");
+	SB_LIT(&b, "Content-Length: ");
 	sb_num(&b, len);
-	sb_str(&b, keep ? "\r\nConnection: keep-alive\r\n\r\n" :
-	    "\r\nConnection: close\r\n\r\n");
+	if (keep)
+		SB_LIT(&b, "\r\nConnection: keep-alive\r\n\r\n");
+	else
+		SB_LIT(&b, "\r\nConnection: close\r\n\r\n");
 	*body_len = r->status == 304 ? 0 : len;
 	return b.overflow ? 0 : b.len;
 }
@@ -2058,10 +2071,12 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 		log_copy(b->log_method, sizeof b->log_method, "-", 1);
 		log_copy(b->log_target, sizeof b->log_target, "-", 1);
 	} else {
-		log_copy(b->log_method, sizeof b->log_method, rq->method,
-		    rq->method_len);
-		log_copy(b->log_target, sizeof b->log_target, rq->target,
-		    rq->target_len);
+		if (!opt_quiet) {
+			log_copy(b->log_method, sizeof b->log_method,
+			    rq->method, rq->method_len);
+			log_copy(b->log_target, sizeof b->log_target,
+			    rq->target, rq->target_len);
+		}
 		st = request_info(rq, &ri);
 		if (st) {
 			memset(&r, 0, sizeof r);

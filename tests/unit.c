@@ -158,6 +158,37 @@ static int chosen(const char *accept_lines)
 	    r.obj == &objects[OBJ_DOCKER] ? 'D' : '?';
 }
 
+/* route a GET of path; returns the status */
+static int routed(const char *path)
+{
+	char buf[1024];
+	struct reqinfo ri;
+	struct reply r;
+	struct request rq;
+
+	snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	if (parse(buf, &rq) <= 0 || request_info(&rq, &ri))
+		return -1;
+	route(&r, &rq, &ri);
+	return r.status;
+}
+
+static void test_routes(void)
+{
+	expect(routed("/v2/") == 200 && routed("/v2") == 200, "base route");
+	expect(routed("/v2/quinistry/manifests/latest") == 200, "manifest route");
+	expect(routed("/v2/quinistry/tags/list") == 200, "tags route");
+	expect(routed("/v2/quinistry/tags/list/") == 404 &&
+	    routed("/v2/quinistry/tags/lists") == 404, "tags/list is exact");
+	expect(routed("/v2/a/manifests/b/manifests/latest") == 404 &&
+	    routed("/v2/a/manifests/b/blobs/sha256:x") == 404,
+	    "the last two segments choose the route; nested names are names");
+	expect(routed("/v2/quinistry/manifests/") == 404, "empty reference: 404");
+	expect(routed("/v2//manifests/latest") == 400, "empty name: NAME_INVALID");
+	expect(routed("/v2/manifests/latest") == 404, "no name at all: 404");
+	expect(routed("/v2/_catalog?n=1") == 200, "catalog route");
+}
+
 static void test_semantics(void)
 {
 	struct reqinfo ri;
@@ -301,6 +332,7 @@ int main(void)
 	test_image();
 	test_parser();
 	test_semantics();
+	test_routes();
 	test_helpers();
 	printf("# unit: %d checks, %d failed\n", checks, failures);
 	return failures != 0;
