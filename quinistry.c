@@ -2328,7 +2328,7 @@ static void accept_burst(void)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		struct conn *c;
-		int fd, one = 1, sndbuf = SNDBUF_BYTES;
+		int fd;
 
 		fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -2358,9 +2358,6 @@ static void accept_burst(void)
 			}
 			conn_close(old);
 		}
-		/* responses are whole writev()s: send them at once */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 		if (free_conns) {
 			c = free_conns;
 			free_conns = c->next;
@@ -2649,7 +2646,7 @@ static void setup_listener(const char *spec)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int one = 1, zero = 0;
+	int one = 1, zero = 0, sndbuf = SNDBUF_BYTES;
 	char ip[INET6_ADDRSTRLEN];
 	unsigned port;
 
@@ -2665,6 +2662,11 @@ static void setup_listener(const char *spec)
 		exit(1);
 	}
 	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	/* Set once here, Linux passes them on to every accepted socket:
+	 * responses are whole writev()s, so send them at once (no Nagle),
+	 * and bound each connection's send buffer (SNDBUF_BYTES). */
+	setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(listen_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	if (ss.ss_family == AF_INET6) /* [::] serves IPv4 too */
 		setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
 		    sizeof zero);
