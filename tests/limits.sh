@@ -6,32 +6,7 @@
 # filesystem (checked with strace). One "ok - "/"not ok - " line per check.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-Q=${QUINISTRY:-./quinistry}
-case $Q in /*) ;; *) Q=$PWD/$Q ;; esac
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	exec 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d"; fi; }
-
-start() { # start LOG ARGS...: sets ADDR and SPID
-	local log=$1 i; shift
-	"$@" 2>"$log" &
-	SPID=$!
-	PIDS+=($SPID)
-	for i in $(seq 100); do
-		ADDR=$(sed -n 's/^quinistry: listening on //p' "$log")
-		[ -n "$ADDR" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+. tests/lib.sh
 get() { curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$ADDR$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -89,9 +64,7 @@ kill "$SPID"; wait "$SPID" 2>/dev/null
 # more than fits and is clamped, and the flood holds every slot.
 (ulimit -Sn 64 -Hn 64; exec "$Q" -q -l 127.0.0.1:0 -c 1000) 2>"$T/b.log" &
 SPID=$!; PIDS+=($SPID)
-for i in $(seq 100); do
-	ADDR=$(sed -n 's/^quinistry: listening on //p' "$T/b.log"); [ -n "$ADDR" ] && break; sleep 0.05
-done
+wait_listening "$T/b.log"
 check "a -c larger than the descriptor limit is clamped, with a message" grep -q 'descriptor limit 64 allows' "$T/b.log"
 H=${ADDR%:*} P=${ADDR##*:}
 # 200 clients that connect and send half a request head, then wait

@@ -4,39 +4,9 @@
 # log, the options, and the fixed point over three generations.
 # Prints one "ok - " / "not ok - " line per check (see test.sh).
 set -u
-Q=${QUINISTRY:-./quinistry}
-case $Q in /*) ;; *) Q=$PWD/$Q ;; esac
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check DESC COMMAND...
-	local d=$1; shift
-	if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d"; fi
-}
+cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-
-# start BIN LOGFILE [args]: start a server on a free loopback port and set
-# ADDR; the port is read back from its start-up log.
-start() {
-	local bin=$1 log=$2 i; shift 2
-	"$bin" -l 127.0.0.1:0 "$@" 2>"$log" &
-	PIDS+=($!)
-	LASTPID=$!
-	for i in $(seq 100); do
-		ADDR=$(sed -n 's/^quinistry: listening on //p' "$log")
-		[ -n "$ADDR" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # req METHOD PATH [curl args]: headers in $T/h, body in $T/b, status in S.
 req() {
@@ -66,7 +36,7 @@ no_body() {
 }
 json_ok() { python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$1"; }
 
-start "$Q" "$T/log" || { nok "server starts"; exit 1; }
+start "$T/log" "$Q" -l 127.0.0.1:0 || { nok "server starts"; exit 1; }
 ok "server starts and logs its address ($ADDR)"
 DOCKER=$(sed -n 's/^  docker manifest //p' "$T/log")
 OCI=$(sed -n 's/^  oci manifest *//p' "$T/log")
@@ -329,9 +299,9 @@ check "log line for a layer" grep -qE " GET /v2/quinistry/blobs/$LAYER 200 $SIZE
 check "log line for an error" grep -qE " GET /v2/quinistry/manifests/v1 404 [0-9]+ error$" "$T/log"
 
 # --- shutdown (the binary is PID 1 in its container)
-kill -TERM "$LASTPID"
+kill -TERM "$SPID"
 t0=$(date +%s%N)
-wait "$LASTPID"; rc=$?
+wait "$SPID"; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "SIGTERM: exit status 0 within 1 s (${ms} ms)" test "$rc" = 0 -a "$ms" -lt 1000
 
@@ -342,7 +312,7 @@ check "--version" bash -c "'$Q' --version | grep -q '^quinistry [0-9]'"
 check "unknown option: message and exit 2" bash -c "test $rc = 2 && grep -q 'unknown option' '$T/err'"
 "$Q" -l 'nonsense:port' 2>"$T/err"; rc=$?
 check "bad listen address: exit 2" test $rc = 2
-start "$Q" "$T/log2" -q || nok "second server starts"
+start "$T/log2" "$Q" -l 127.0.0.1:0 -q || nok "second server starts"
 "$Q" -l "$ADDR" 2>"$T/err"; rc=$?
 check "port taken: clear message and exit 1" bash -c "test $rc = 1 && grep -q 'cannot listen' '$T/err'"
 curl -s "http://$ADDR/v2/" >/dev/null
@@ -366,7 +336,7 @@ fi
 # --- the fixed point: generation g+1 is the binary taken out of g's layer
 prev="$Q"
 for g in 1 2 3; do
-	start "$prev" "$T/gen$g.log" -q || { nok "generation $g starts"; break; }
+	start "$T/gen$g.log" "$prev" -l 127.0.0.1:0 -q || { nok "generation $g starts"; break; }
 	L=$(sed -n 's/^  layer *\(sha256:[0-9a-f]*\).*/\1/p' "$T/gen$g.log")
 	mkdir -p "$T/gen$g"
 	curl -s "http://$ADDR/v2/quinistry/blobs/$L" | tar xf - -C "$T/gen$g"
