@@ -12,82 +12,12 @@
 # itself and stops them at the end).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. tests/clientlib.sh || exit 1
 
-Q=${QUINISTRY:-./quinistry}
-case $Q in /*) ;; *) Q=$PWD/${Q#./} ;; esac
-CI=${CI:-}
-export TZ=UTC LC_ALL=C
-
-T=$(mktemp -d /tmp/qt-clients.XXXXXX) || exit 1
+begin_suite qt-clients
 TAG=qt$$ # prefix of every container name we create
-STARTED_DAEMONS=0
-G1PID=
-BG_PIDS=()
-USED_PORTS=" "
-
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-skp() { echo "skip - $*"; }
-diag() { sed 's/^/# /' >&2; }
-check() { # description command...
-	local d=$1; shift
-	if "$@"; then ok "$d"; else nok "$d"; return 1; fi
-}
-missing() { # description what
-	if [ "$CI" = true ]; then nok "$1 ($2)"; else skp "$1 ($2)"; fi
-}
-have() { command -v "$1" >/dev/null 2>&1; }
-# Why a private daemon is not available.
-daemon_reason() { # binary
-	if ! have "$1"; then echo "$1 missing"
-	elif [ "$(id -u)" != 0 ]; then echo "not root, cannot start $1"
-	else echo "$1 did not start; see tests/daemons.sh messages"
-	fi
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-sha() { sha256sum "$1" | awk '{print "sha256:" $1}'; }
-
-# A port nobody listens on (and that we have not handed out yet).
-free_port() {
-	local i p lo=32768 hi=60999 base=20000 span=12000
-	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-	# Stay below the ephemeral range: a busy machine (load tests) may have
-	# any ephemeral port bound by an outgoing connection.
-	if [ "${lo:-0}" -ge 12000 ] 2>/dev/null; then
-		base=10000 span=$((lo - 10000))
-	fi
-	for i in $(seq 1 200); do
-		p=$((base + (RANDOM * 32768 + RANDOM) % span))
-		case $USED_PORTS in *" $p "*) continue ;; esac
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-		if have ss && [ -n "$(ss -Hatn "( sport = :$p )" 2>/dev/null)" ]; then
-			continue
-		fi
-		USED_PORTS="$USED_PORTS$p "
-		echo "$p"
-		return 0
-	done
-	return 1
-}
-
-# Wait (bounded) until 127.0.0.1:PORT answers GET /v2/ with 200.
-wait_http() { # port seconds
-	local i=0 n=$((${2:-15} * 10))
-	while [ $i -lt $n ]; do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/v2/" 2>/dev/null)" = 200 ] && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# Docker-Content-Digest of the tag as served (Docker manifest type asked for).
-served_digest() { # port
-	curl -s -I --max-time 5 \
-		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-		"http://127.0.0.1:$1/v2/quinistry/manifests/latest" 2>/dev/null |
-		tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p'
-}
+CTR_NS="quinistry-test quinistry-test-2 quinistry-test-3"
+PM_STORES=(1 2 3)
 
 # The layer blob as served by a generation: digest L and it unpacks to $Q.
 served_layer_ok() { # port
@@ -118,17 +48,6 @@ gen1_blob_gets() { # how many 200 GETs of the layer blob gen 1 has logged
 	grep -c "GET /v2/quinistry/blobs/$L 2" "$T/gen1.log" 2>/dev/null
 }
 
-is_static() {
-	if have readelf; then
-		readelf -lW "$Q" 2>/dev/null | grep -q 'Elf file type' &&
-			! readelf -lW "$Q" 2>/dev/null | grep -q 'INTERP'
-	elif have file; then
-		file -L "$Q" | grep -Eq 'statically linked|static-pie linked'
-	else
-		return 0
-	fi
-}
-
 uid_ok() { # pid -> the process runs as 65534:65534
 	local st
 	st=$(grep -E '^(Uid|Gid):' "/proc/$1/status" 2>/dev/null)
@@ -137,104 +56,18 @@ uid_ok() { # pid -> the process runs as 65534:65534
 		{ printf 'pid %s: %s\n' "$1" "$st" | diag; return 1; }
 }
 
-umount_under() { # dir
-	[ -r /proc/self/mountinfo ] || return 0
-	awk -v d="$1/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null; done
-}
-
-# ---------------------------------------------------------------- cleanup
-DOCKER_OK=0 CTR_OK=0 PODMAN_OK=0
-docker_cleanup() {
-	[ $DOCKER_OK = 1 ] || return 0
-	local c
-	c=$(docker ps -aq --filter "name=^$TAG-" 2>/dev/null)
-	[ -n "$c" ] && docker rm -f $c >/dev/null 2>&1
-	[ -n "${CFG:-}" ] && docker rmi -f "$CFG" >/dev/null 2>&1
-	return 0
-}
-CTR_NS="quinistry-test quinistry-test-2 quinistry-test-3"
-ctr_cleanup() {
-	[ $CTR_OK = 1 ] || return 0
-	local ns t c i
-	for ns in $CTR_NS; do
-		for t in $(timeout 10 ctr -n "$ns" tasks ls -q 2>/dev/null); do
-			timeout 10 ctr -n "$ns" tasks kill -s SIGKILL "$t" >/dev/null 2>&1
-			timeout 10 ctr -n "$ns" tasks rm -f "$t" >/dev/null 2>&1
-		done
-		for c in $(timeout 10 ctr -n "$ns" containers ls -q 2>/dev/null); do
-			timeout 10 ctr -n "$ns" containers rm "$c" >/dev/null 2>&1
-		done
-		i=$(timeout 10 ctr -n "$ns" images ls -q 2>/dev/null)
-		[ -n "$i" ] && timeout 30 ctr -n "$ns" images rm --sync $i >/dev/null 2>&1
-		timeout 10 ctr namespaces rm "$ns" >/dev/null 2>&1
-	done
-	return 0
-}
-podman_cleanup() {
-	[ $PODMAN_OK = 1 ] || return 0
-	local n
-	for n in 1 2 3; do
-		[ -d "$T/podman$n" ] || continue
-		timeout 60 $(pm $n) rm -af -t 0 >/dev/null 2>&1
-		timeout 60 $(pm $n) rmi -af >/dev/null 2>&1
-	done
-	return 0
-}
-cleanup() {
-	local p
-	[ -n "$G1PID" ] && kill "$G1PID" 2>/dev/null
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	docker_cleanup
-	podman_cleanup
-	ctr_cleanup
-	[ -n "$G1PID" ] && wait "$G1PID" 2>/dev/null
-	if [ $STARTED_DAEMONS = 1 ]; then
-		QT_DAEMONS_QUIET=1 tests/daemons.sh stop
-	fi
-	umount_under "$T"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---------------------------------------------------------------- daemons
-setup_daemons() {
-	local envf=${QT_DAEMONS_ENV:-/tmp/qt-daemons/env}
-	if [ -f "$envf" ]; then
-		. "$envf"
-		tests/daemons.sh status && return 0
-	fi
-	if [ "$(id -u)" = 0 ] && have dockerd && have containerd && have runc; then
-		if QT_DAEMONS_QUIET=1 QT_DAEMONS_ENV="$T/daemons.env" \
-			QT_DAEMONS_DIR="$T/d" tests/daemons.sh start; then
-			STARTED_DAEMONS=1
-			QT_DAEMONS_DIR="$T/d"
-			export QT_DAEMONS_DIR
-			. "$T/daemons.env"
-			return 0
-		fi
-	fi
-	unset DOCKER_HOST CONTAINERD_ADDRESS
-	return 1
+# A docker or podman container stops within 2 s with exit code 0.
+stop_ok() { # "docker" or "$(pm N)", container name
+	container_stop_timed "$1" "$2"
+	echo "${1%% *} stop $2: $STOP_MS ms, exit code $STOP_CODE" | diag
+	[ "$STOP_MS" -lt 2000 ] && [ "$STOP_CODE" = 0 ]
 }
 
 # ---------------------------------------------------------------- gen 1
 start_gen1() {
-	"$Q" -l 127.0.0.1:0 >/dev/null 2>"$T/gen1.log" &
-	G1PID=$!
-	local i=0
-	while [ $i -lt 100 ] && ! grep -q 'listening on' "$T/gen1.log" 2>/dev/null; do
-		kill -0 "$G1PID" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
+	start_server "$T/gen1.log"
 	A=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/gen1.log" | head -n 1)
-	D=$(sed -n 's/^ *docker manifest *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/gen1.log" | head -n 1)
-	O=$(sed -n 's/^ *oci manifest *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/gen1.log" | head -n 1)
-	CFG=$(sed -n 's/^ *config *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/gen1.log" | head -n 1)
-	L=$(sed -n 's/^ *layer *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/gen1.log" | head -n 1)
-	[ -n "$A" ] && [ -n "$D" ] && [ -n "$O" ] && [ -n "$CFG" ] && [ -n "$L" ] || {
+	[ -n "$A" ] && log_digests "$T/gen1.log" || {
 		diag <"$T/gen1.log"
 		return 1
 	}
@@ -247,24 +80,9 @@ docker_pull_digest() { # ref -> prints the digest docker pull reports
 	sed -n 's/^Digest: *//p' "$T/docker-pull.out" | head -n 1
 }
 
-docker_stop_ok() { # container name -> stopped within 2 s with exit code 0
-	local t0 t1 code
-	t0=$(now_ms)
-	timeout 30 docker stop "$1" >/dev/null 2>&1
-	t1=$(now_ms)
-	code=$(docker inspect -f '{{.State.ExitCode}}' "$1" 2>/dev/null)
-	echo "docker stop $1: $((t1 - t0)) ms, exit code $code" | diag
-	[ $((t1 - t0)) -lt 2000 ] && [ "$code" = 0 ]
-}
-
 docker_suite() {
 	local d="docker:" r1 r2 r3 B C got n0 pid lay
-	if ! have docker; then missing "$d quine chain" "docker missing"; return; fi
-	if [ -z "${DOCKER_HOST:-}" ] || ! timeout 20 docker version >/dev/null 2>&1; then
-		missing "$d quine chain" "$(daemon_reason dockerd)"; return
-	fi
-	DOCKER_OK=1
-	docker_cleanup # wipe earlier quinistry images so the pull really fetches
+	docker_ready "$d quine chain" || return 0
 	r1=127.0.0.1:$A/quinistry:latest
 	n0=$(gen1_blob_gets)
 	got=$(docker_pull_digest "$r1")
@@ -323,33 +141,17 @@ docker_suite() {
 	got=$(docker_pull_digest "$r3")
 	check "$d pull $r3 (gen 3) reports the same digest" [ "$got" = "$D" ]
 	check "$d gen 3 serves the same layer (binary byte for byte)" served_layer_ok "$C"
-	check "$d docker stop ends gen 3 in under 2 s with exit code 0" docker_stop_ok "$TAG-g3"
-	check "$d docker stop ends gen 2 in under 2 s with exit code 0" docker_stop_ok "$TAG-g2"
+	check "$d docker stop ends gen 3 in under 2 s with exit code 0" stop_ok docker "$TAG-g3"
+	check "$d docker stop ends gen 2 in under 2 s with exit code 0" stop_ok docker "$TAG-g2"
 	docker_cleanup
 }
 
 # ---------------------------------------------------------------- podman
-pm() { # store number -> podman command line using that private store
-	echo "podman --root $T/podman$1/root --runroot $T/podman$1/run --tmpdir $T/podman$1/tmp" \
-		"--cgroup-manager cgroupfs --events-backend file --runtime runc"
-}
-PM_RUN_OPTS="--network host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
-
 podman_pull_digest() { # store ref
 	mkdir -p "$T/podman$1/tmp"
 	timeout 60 $(pm "$1") pull -q --tls-verify=false "$2" >"$T/podman-pull.out" 2>&1 ||
 		{ diag <"$T/podman-pull.out"; return 1; }
 	timeout 30 $(pm "$1") image inspect -f '{{.Digest}}' "$2" 2>/dev/null
-}
-
-podman_stop_ok() { # store name
-	local t0 t1 code
-	t0=$(now_ms)
-	timeout 30 $(pm "$1") stop "$2" >/dev/null 2>&1
-	t1=$(now_ms)
-	code=$($(pm "$1") inspect -f '{{.State.ExitCode}}' "$2" 2>/dev/null)
-	echo "podman stop $2: $((t1 - t0)) ms, exit code $code" | diag
-	[ $((t1 - t0)) -lt 2000 ] && [ "$code" = 0 ]
 }
 
 podman_suite() {
@@ -413,8 +215,8 @@ podman_suite() {
 	check "$d pull $r3 (gen 3, fresh store) reports the same digest" [ "$got" = "$D" ]
 	got=$($(pm 3) image inspect -f '{{.Id}}' "$r3" 2>/dev/null)
 	check "$d image ID from gen 3 is still the config digest" [ "sha256:$got" = "$CFG" ]
-	check "$d podman stop ends gen 3 in under 2 s with exit code 0" podman_stop_ok 2 "$TAG-g3"
-	check "$d podman stop ends gen 2 in under 2 s with exit code 0" podman_stop_ok 1 "$TAG-g2"
+	check "$d podman stop ends gen 3 in under 2 s with exit code 0" stop_ok "$(pm 2)" "$TAG-g3"
+	check "$d podman stop ends gen 2 in under 2 s with exit code 0" stop_ok "$(pm 1)" "$TAG-g2"
 	podman_cleanup
 }
 
@@ -425,43 +227,19 @@ ctr_pull_digest() { # namespace ref
 	timeout 30 ctr -n "$1" images ls 2>/dev/null | awk -v r="$2" '$1 == r { print $3 }'
 }
 
-# ctr run in the foreground (in the background of this shell), so that its
-# exit status is the task's and the server's stderr lands in a file.
-ctr_run_bg() { # namespace ref name port log
-	ctr -n "$1" run --net-host --env PORT="$4" "$2" "$3" </dev/null >"$5" 2>&1 &
-	CTR_RUN_PID=$!
-	BG_PIDS+=("$CTR_RUN_PID")
-}
-
 ctr_task_pid() { # namespace name
 	timeout 10 ctr -n "$1" tasks ls 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }'
 }
 
 ctr_stop_ok() { # namespace name ctr-run-pid
-	local t0 t1 code i=0
-	t0=$(now_ms)
-	timeout 10 ctr -n "$1" tasks kill -s SIGTERM "$2" >/dev/null 2>&1
-	while kill -0 "$3" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	t1=$(now_ms)
-	if kill -0 "$3" 2>/dev/null; then
-		code=still-running
-	else
-		wait "$3"
-		code=$?
-	fi
-	echo "ctr tasks kill $2: $((t1 - t0)) ms, exit status $code" | diag
-	[ $((t1 - t0)) -lt 2000 ] && [ "$code" = 0 ]
+	ctr_stop_timed "$1" "$2" "$3"
+	echo "ctr tasks kill $2: $STOP_MS ms, exit status $STOP_CODE" | diag
+	[ "$STOP_MS" -lt 2000 ] && [ "$STOP_CODE" = 0 ]
 }
 
 ctr_suite() {
 	local d="containerd:" r1 r2 r3 B C got n0 pid p2 p3 ns1=quinistry-test ns2=quinistry-test-2 ns3=quinistry-test-3
-	if ! have ctr; then missing "$d quine chain" "ctr missing"; return; fi
-	if [ -z "${CONTAINERD_ADDRESS:-}" ] || ! timeout 20 ctr version >/dev/null 2>&1; then
-		missing "$d quine chain" "$(daemon_reason containerd)"; return
-	fi
-	export CONTAINERD_ADDRESS
-	CTR_OK=1
-	ctr_cleanup
+	ctr_ready "$d quine chain" || return 0
 	# content_sharing_policy = "isolated": each namespace fetches anew.
 	r1=127.0.0.1:$A/quinistry:latest
 	n0=$(gen1_blob_gets)
@@ -536,13 +314,7 @@ skopeo_suite() {
 }
 
 # ---------------------------------------------------------------- main
-if [ ! -x "$Q" ]; then
-	nok "clients: $Q exists and is executable"
-	exit 1
-fi
-for t in curl tar python3; do
-	have $t || { missing "clients: suite needs $t" "$t missing"; exit 0; }
-done
+suite_needs clients: curl tar python3
 STATIC=1
 if is_static; then
 	ok "clients: $Q is statically linked (runs in a scratch container)"

@@ -7,6 +7,8 @@
 #   tests/daemons.sh stop     stop both by PID, remove tasks, mounts and state
 #   tests/daemons.sh status   exit 0 if both answer
 #   . tests/daemons.sh start  same as start, and also exports the variables
+#   . tests/daemons.sh ''     only defines the functions (tests/clientlib.sh
+#                             and tests/k8s.sh use them)
 #
 # Env file ($QT_DAEMONS_ENV, default $QT_DAEMONS_DIR/env) holds shell
 # assignments that the suites source:
@@ -32,10 +34,11 @@ qt_d_pid_alive() { # pidfile (DIR/containerd.pid or DIR/docker.pid)
 	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$want" ]
 }
 
-qt_d_containerd_ok() {
-	local d; d=$(qt_d_dir)
-	[ -S "$d/containerd.sock" ] &&
-		timeout 5 ctr -a "$d/containerd.sock" version >/dev/null 2>&1
+# shellcheck disable=SC2120 # tests/k8s.sh passes a socket
+qt_d_containerd_ok() { # [socket, default DIR/containerd.sock]
+	local s=${1:-$(qt_d_dir)/containerd.sock}
+	[ -S "$s" ] &&
+		timeout 5 ctr -a "$s" version >/dev/null 2>&1
 }
 
 qt_d_dockerd_ok() {
@@ -98,12 +101,14 @@ qt_d_clear_tasks() {
 	done
 }
 
-qt_d_umount_all() { # unmount everything below the state dir, deepest first
-	local d m; d=$(qt_d_dir)
+qt_umount_under() { # dir: unmount everything below it, deepest first
+	local m
 	[ -r /proc/self/mountinfo ] || return 0
-	awk -v d="$d/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+	awk -v d="$1/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null; done
 }
+
+qt_d_umount_all() { qt_umount_under "$(qt_d_dir)"; } # below the state dir
 
 qt_daemons_stop() {
 	local d; d=$(qt_d_dir)

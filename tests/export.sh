@@ -9,94 +9,14 @@
 # QT_DAEMONS_ENV (see tests/daemons.sh; started here if absent and root).
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. tests/clientlib.sh || exit 1
 
-Q=${QUINISTRY:-./quinistry}
-case $Q in /*) ;; *) Q=$PWD/${Q#./} ;; esac
-CI=${CI:-}
-export TZ=UTC LC_ALL=C
-
-T=$(mktemp -d /tmp/qt-export.XXXXXX) || exit 1
+begin_suite qt-export
 TAG=qtx$$
 NS=quinistry-export
-STARTED_DAEMONS=0
-SRVPID=
-BG_PIDS=()
-USED_PORTS=" "
-DOCKER_OK=0 PODMAN_OK=0 CTR_OK=0
+CTR_NS=$NS
+PM_STORES=("") # one store, $T/podman
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-skp() { echo "skip - $*"; }
-diag() { sed 's/^/# /' >&2; }
-check() {
-	local d=$1; shift
-	if "$@"; then ok "$d"; else nok "$d"; return 1; fi
-}
-missing() {
-	if [ "$CI" = true ]; then nok "$1 ($2)"; else skp "$1 ($2)"; fi
-}
-have() { command -v "$1" >/dev/null 2>&1; }
-# Why a private daemon is not available.
-daemon_reason() { # binary
-	if ! have "$1"; then echo "$1 missing"
-	elif [ "$(id -u)" != 0 ]; then echo "not root, cannot start $1"
-	else echo "$1 did not start; see tests/daemons.sh messages"
-	fi
-}
-sha() { sha256sum "$1" | awk '{print "sha256:" $1}'; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-free_port() {
-	local i p lo=32768 hi=60999 base=20000 span=12000
-	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-	# Stay below the ephemeral range: a busy machine (load tests) may have
-	# any ephemeral port bound by an outgoing connection.
-	if [ "${lo:-0}" -ge 12000 ] 2>/dev/null; then
-		base=10000 span=$((lo - 10000))
-	fi
-	for i in $(seq 1 200); do
-		p=$((base + (RANDOM * 32768 + RANDOM) % span))
-		case $USED_PORTS in *" $p "*) continue ;; esac
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-		if have ss && [ -n "$(ss -Hatn "( sport = :$p )" 2>/dev/null)" ]; then
-			continue
-		fi
-		USED_PORTS="$USED_PORTS$p "
-		echo "$p"
-		return 0
-	done
-	return 1
-}
-wait_http() {
-	local i=0 n=$((${2:-15} * 10))
-	while [ $i -lt $n ]; do
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/v2/" 2>/dev/null)" = 200 ] && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-served_digest() {
-	curl -s -I --max-time 5 \
-		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-		"http://127.0.0.1:$1/v2/quinistry/manifests/latest" 2>/dev/null |
-		tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p'
-}
-is_static() {
-	if have readelf; then
-		readelf -lW "$Q" 2>/dev/null | grep -q 'Elf file type' &&
-			! readelf -lW "$Q" 2>/dev/null | grep -q 'INTERP'
-	elif have file; then
-		file -L "$Q" | grep -Eq 'statically linked|static-pie linked'
-	else
-		return 0
-	fi
-}
-umount_under() {
-	[ -r /proc/self/mountinfo ] || return 0
-	awk -v d="$1/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null; done
-}
 json() { # file python-expression-on-j [args for sys.argv[3:]]
 	local f=$1 e=$2
 	shift 2
@@ -105,95 +25,13 @@ json() { # file python-expression-on-j [args for sys.argv[3:]]
 blob_ok() { [ -f "$1" ] && [ "$(sha "$1")" = "$2" ]; }
 tar_size_ok() { [ -s "$1" ] && [ $(($(stat -c %s "$1") % 512)) = 0 ]; }
 
-pm() {
-	echo "podman --root $T/podman/root --runroot $T/podman/run --tmpdir $T/podman/tmp" \
-		"--cgroup-manager cgroupfs --events-backend file --runtime runc"
-}
-PM_RUN_OPTS="--network host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
-
-docker_cleanup() {
-	[ $DOCKER_OK = 1 ] || return 0
-	local c
-	c=$(docker ps -aq --filter "name=^$TAG-" 2>/dev/null)
-	[ -n "$c" ] && docker rm -f $c >/dev/null 2>&1
-	[ -n "${CFG:-}" ] && docker rmi -f "$CFG" >/dev/null 2>&1
-	return 0
-}
-podman_cleanup() {
-	[ $PODMAN_OK = 1 ] && [ -d "$T/podman" ] || return 0
-	timeout 60 $(pm) rm -af -t 0 >/dev/null 2>&1
-	timeout 60 $(pm) rmi -af >/dev/null 2>&1
-	return 0
-}
-ctr_cleanup() {
-	[ $CTR_OK = 1 ] || return 0
-	local t c i
-	for t in $(timeout 10 ctr -n $NS tasks ls -q 2>/dev/null); do
-		timeout 10 ctr -n $NS tasks kill -s SIGKILL "$t" >/dev/null 2>&1
-		timeout 10 ctr -n $NS tasks rm -f "$t" >/dev/null 2>&1
-	done
-	for c in $(timeout 10 ctr -n $NS containers ls -q 2>/dev/null); do
-		timeout 10 ctr -n $NS containers rm "$c" >/dev/null 2>&1
-	done
-	i=$(timeout 10 ctr -n $NS images ls -q 2>/dev/null)
-	[ -n "$i" ] && timeout 30 ctr -n $NS images rm --sync $i >/dev/null 2>&1
-	timeout 10 ctr namespaces rm $NS >/dev/null 2>&1
-	return 0
-}
-cleanup() {
-	local p
-	[ -n "$SRVPID" ] && kill "$SRVPID" 2>/dev/null
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	docker_cleanup
-	podman_cleanup
-	ctr_cleanup
-	if [ $STARTED_DAEMONS = 1 ]; then
-		QT_DAEMONS_QUIET=1 tests/daemons.sh stop
-	fi
-	umount_under "$T"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-setup_daemons() {
-	local envf=${QT_DAEMONS_ENV:-/tmp/qt-daemons/env}
-	if [ -f "$envf" ]; then
-		. "$envf"
-		tests/daemons.sh status && return 0
-	fi
-	if [ "$(id -u)" = 0 ] && have dockerd && have containerd && have runc; then
-		if QT_DAEMONS_QUIET=1 QT_DAEMONS_ENV="$T/daemons.env" \
-			QT_DAEMONS_DIR="$T/d" tests/daemons.sh start; then
-			STARTED_DAEMONS=1
-			QT_DAEMONS_DIR="$T/d"
-			export QT_DAEMONS_DIR
-			. "$T/daemons.env"
-			return 0
-		fi
-	fi
-	unset DOCKER_HOST CONTAINERD_ADDRESS
-	return 1
-}
-
 # The digests the server logs at start-up.
 server_digests() {
-	"$Q" -q -l 127.0.0.1:0 >/dev/null 2>"$T/server.log" &
-	SRVPID=$!
-	local i=0
-	while [ $i -lt 100 ] && ! grep -q 'listening on' "$T/server.log" 2>/dev/null; do
-		kill -0 "$SRVPID" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill "$SRVPID" 2>/dev/null
-	wait "$SRVPID" 2>/dev/null
-	SRVPID=
-	D=$(sed -n 's/^ *docker manifest *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/server.log" | head -n 1)
-	O=$(sed -n 's/^ *oci manifest *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/server.log" | head -n 1)
-	CFG=$(sed -n 's/^ *config *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/server.log" | head -n 1)
-	L=$(sed -n 's/^ *layer *\(sha256:[0-9a-f]\{64\}\).*/\1/p' "$T/server.log" | head -n 1)
-	[ -n "$D" ] && [ -n "$O" ] && [ -n "$CFG" ] && [ -n "$L" ] || { diag <"$T/server.log"; return 1; }
+	start_server "$T/server.log" -q
+	kill "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+	log_digests "$T/server.log" || { diag <"$T/server.log"; return 1; }
 }
 
 # ---------------------------------------------------------------- the tar
@@ -252,13 +90,8 @@ skopeo_suite() {
 
 # ---------------------------------------------------------------- docker
 docker_suite() {
-	local d="export: docker" got P t0 t1 code
-	if ! have docker; then missing "$d load" "docker missing"; return; fi
-	if [ -z "${DOCKER_HOST:-}" ] || ! timeout 20 docker version >/dev/null 2>&1; then
-		missing "$d load" "$(daemon_reason dockerd)"; return
-	fi
-	DOCKER_OK=1
-	docker_cleanup
+	local d="export: docker" got P
+	docker_ready "$d load" || return 0
 	got=$(timeout 60 docker load -i "$F" 2>&1)
 	printf '%s\n' "$got" | diag
 	check "$d load -i F loads quinistry:latest" grep -q 'Loaded image: quinistry:latest' <<<"$got" || return
@@ -275,11 +108,8 @@ docker_suite() {
 		docker logs "$TAG-run" 2>&1 | diag
 		nok "$d loaded image runs and answers GET /v2/"
 	fi
-	t0=$(now_ms)
-	timeout 30 docker stop "$TAG-run" >/dev/null 2>&1
-	t1=$(now_ms)
-	code=$(docker inspect -f '{{.State.ExitCode}}' "$TAG-run" 2>/dev/null)
-	check "$d stop: exit code 0 ($code) in under 2 s ($((t1 - t0)) ms)" [ "$code:$(((t1 - t0) < 2000))" = 0:1 ]
+	container_stop_timed docker "$TAG-run"
+	check "$d stop: exit code 0 ($STOP_CODE) in under 2 s ($STOP_MS ms)" [ "$STOP_CODE:$((STOP_MS < 2000))" = 0:1 ]
 	docker_cleanup
 }
 
@@ -311,14 +141,8 @@ podman_suite() {
 
 # ---------------------------------------------------------------- containerd
 ctr_suite() {
-	local d="export: ctr" got ref man P p code i
-	if ! have ctr; then missing "$d images import" "ctr missing"; return; fi
-	if [ -z "${CONTAINERD_ADDRESS:-}" ] || ! timeout 20 ctr version >/dev/null 2>&1; then
-		missing "$d images import" "$(daemon_reason containerd)"; return
-	fi
-	export CONTAINERD_ADDRESS
-	CTR_OK=1
-	ctr_cleanup
+	local d="export: ctr" got ref man P p
+	ctr_ready "$d images import" || return 0
 	got=$(timeout 60 ctr -n $NS images import "$F" 2>&1)
 	local rc=$?
 	printf '%s\n' "$got" | diag
@@ -332,31 +156,21 @@ ctr_suite() {
 		[ "$(json "$T/ctr-man.json" 'j["config"]["digest"]')" = "$CFG" ]
 	[ $STATIC = 1 ] || { skp "$d run imported image (dynamic binary)"; return; }
 	P=$(free_port) || { nok "$d free port"; return; }
-	ctr -n $NS run --net-host --env PORT="$P" "$ref" "$TAG-run" </dev/null >"$T/ctr-run.log" 2>&1 &
-	p=$!
-	BG_PIDS+=("$p")
+	ctr_run_bg $NS "$ref" "$TAG-run" "$P" "$T/ctr-run.log"
+	p=$CTR_RUN_PID
 	if wait_http "$P" 15; then
 		check "$d imported image runs and serves digest $D" [ "$(served_digest "$P")" = "$D" ]
 	else
 		diag <"$T/ctr-run.log"
 		nok "$d imported image runs and answers GET /v2/"
 	fi
-	timeout 10 ctr -n $NS tasks kill -s SIGTERM "$TAG-run" >/dev/null 2>&1
-	i=0
-	while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	if kill -0 "$p" 2>/dev/null; then code=still-running; else wait "$p"; code=$?; fi
-	check "$d SIGTERM: task exit status 0 ($code)" [ "$code" = 0 ]
+	ctr_stop_timed $NS "$TAG-run" "$p"
+	check "$d SIGTERM: task exit status 0 ($STOP_CODE)" [ "$STOP_CODE" = 0 ]
 	ctr_cleanup
 }
 
 # ---------------------------------------------------------------- main
-if [ ! -x "$Q" ]; then
-	nok "export: $Q exists and is executable"
-	exit 1
-fi
-for t in tar python3 curl; do
-	have $t || { missing "export: suite needs $t" "$t missing"; exit 0; }
-done
+suite_needs export: tar python3 curl
 STATIC=1
 is_static || STATIC=0
 F=$T/export.tar

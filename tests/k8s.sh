@@ -18,6 +18,9 @@
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
+# tests/daemons.sh's functions (its way to start a containerd, and
+# qt_umount_under) without running a command.
+. tests/daemons.sh '' || exit 1
 QUINISTRY=${QUINISTRY:-./quinistry}
 case $QUINISTRY in /*) ;; *) QUINISTRY=$PWD/${QUINISTRY#./} ;; esac
 MANIFESTS="k8s/parent.yaml k8s/child.yaml k8s/registry.yaml"
@@ -61,12 +64,8 @@ cleanup() {
 		done
 	fi
 	if [ -n "$OWN_CONTAINERD_PID" ]; then
-		kill -TERM "$OWN_CONTAINERD_PID" 2>/dev/null
-		local i=0
-		while kill -0 "$OWN_CONTAINERD_PID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-		kill -KILL "$OWN_CONTAINERD_PID" 2>/dev/null
-		awk -v d="$tmp/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo 2>/dev/null | sort -r |
-			while read -r m; do umount -l "$m" 2>/dev/null; done
+		qt_d_kill_pidfile "$tmp/containerd/containerd.pid" 5
+		qt_umount_under "$tmp"
 	fi
 	[ -n "${K8S_KEEP_TMP:-}" ] || rm -rf "$tmp" 2>/dev/null
 }
@@ -147,49 +146,22 @@ find_containerd() {
 	if [ -r "$envfile" ]; then
 		addr=$(sed -n 's/^CONTAINERD_ADDRESS=//p' "$envfile" | tail -n 1)
 	fi
-	if [ -n "$addr" ] && [ -S "$addr" ] && timeout 5 ctr -a "$addr" version >/dev/null 2>&1; then
+	if [ -n "$addr" ] && qt_d_containerd_ok "$addr"; then
 		CTR_ADDR=$addr
 		ok "k8s node demo: using containerd at $addr (from $envfile)"
 		return 0
 	fi
-	local d=$tmp/containerd
-	mkdir -p "$d/root" "$d/state"
-	cat >"$d/config.toml" <<EOF
-version = 2
-root = "$d/root"
-state = "$d/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$d/c.sock"
-[ttrpc]
-  address = "$d/c.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins]
-  [plugins."io.containerd.metadata.v1.bolt"]
-    content_sharing_policy = "isolated"
-EOF
-	# The inner shell records its own PID, which exec hands to containerd
-	# (setsid may fork, so $! could be the wrong process).
-	setsid sh -c 'echo $$ >"$1"; exec containerd --config "$2"' sh "$d/pid" "$d/config.toml" \
-		</dev/null >"$d/log" 2>&1 &
-	local i=0
-	while [ ! -s "$d/pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	OWN_CONTAINERD_PID=$(cat "$d/pid" 2>/dev/null)
-	i=0
-	while [ -n "$OWN_CONTAINERD_PID" ] && [ $i -lt 150 ]; do
-		if [ -S "$d/c.sock" ] && timeout 5 ctr -a "$d/c.sock" version >/dev/null 2>&1; then
-			CTR_ADDR=$d/c.sock
-			ok "k8s node demo: started a private containerd (pid $OWN_CONTAINERD_PID)"
-			return 0
-		fi
-		kill -0 "$OWN_CONTAINERD_PID" 2>/dev/null || break
-		sleep 0.2
-		i=$((i + 1))
-	done
-	sed 's/^/# /' "$d/log" | tail -n 20
+	# A private one, started the way tests/daemons.sh starts its own (its
+	# messages are ours to give: the log below, then not ok).
+	local d=$tmp/containerd started=0
+	QT_DAEMONS_DIR=$d QT_DAEMONS_QUIET=1 qt_d_start_containerd 2>/dev/null && started=1
+	OWN_CONTAINERD_PID=$(cat "$d/containerd.pid" 2>/dev/null)
+	if [ $started = 1 ] && [ -n "$OWN_CONTAINERD_PID" ]; then
+		CTR_ADDR=$d/containerd.sock
+		ok "k8s node demo: started a private containerd (pid $OWN_CONTAINERD_PID)"
+		return 0
+	fi
+	sed 's/^/# /' "$d/containerd.log" | tail -n 20
 	notok "k8s node demo: containerd did not start"
 	return 1
 }
