@@ -28,7 +28,7 @@
  * utilities, the image, HTTP parsing, routes, the connection state machine,
  * the event loop, main.
  */
-#define _GNU_SOURCE /* accept4() (POSIX.1-2024; older libcs gate it here) */
+#define _GNU_SOURCE /* accept4() (POSIX.1-2024), memfd_create(), MSG_MORE */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -138,6 +140,10 @@
 #define LOG_TARGET_MAX 200
 /* The binary we wrap; anything larger is surely not us. */
 #define MAX_SELF (64 * 1024 * 1024)
+/* Bodies at least this long that come from the layer are sent with
+ * sendfile() from an in-memory file, so the kernel passes pages instead
+ * of copying ~100 KiB per pull; shorter ones (ranges) go with writev(). */
+#define SENDFILE_MIN (16 * 1024)
 /* Largest JSON document we emit (config and manifests are ~500 bytes). */
 #define MAX_JSON 2048
 
@@ -234,6 +240,7 @@ struct conn {
 	size_t out_len, out_off;    /* response head in buf->out */
 	const unsigned char *body;
 	size_t body_len, body_off;
+	int zero_copy;              /* body goes out with sendfile(layer_fd) */
 };
 
 /* ==== Global state ====
@@ -247,6 +254,7 @@ static unsigned char *self_bin;
 static size_t self_len;
 static unsigned char *layer;
 static size_t layer_len;
+static int layer_fd = -1;           /* the layer in a memfd, for sendfile */
 static char config_json[MAX_JSON], docker_json[MAX_JSON], oci_json[MAX_JSON];
 static struct object objects[OBJ_COUNT];
 
@@ -2102,6 +2110,8 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 	}
 	/* HEAD: exactly the GET head, no body (RFC 9110 9.3.2) */
 	c->body_len = head ? 0 : (size_t)blen;
+	c->zero_copy = layer_fd >= 0 && c->body_len >= SENDFILE_MIN &&
+	    c->body >= layer && c->body < layer + layer_len;
 	b->log_status = r.status;
 	b->log_what = r.what;
 	/* consume the request head from the buffer */
@@ -2130,10 +2140,46 @@ static void conn_linger(struct conn *c)
 	list_enter(c, T_LINGER);
 }
 
+/* The layer's way out: the head with MSG_MORE, so that it leaves in the
+ * same segment as the start of the body, then the body straight from the
+ * memfd. Same contract as conn_write(). */
+static int conn_write_sendfile(struct conn *c)
+{
+	for (;;) {
+		ssize_t w;
+
+		if (c->out_off < c->out_len) {
+			w = send(c->fd, c->buf->out + c->out_off,
+			    c->out_len - c->out_off, MSG_MORE);
+		} else if (c->body_off < c->body_len) {
+			off_t at = (off_t)(c->body - layer) + (off_t)c->body_off;
+			w = sendfile(c->fd, layer_fd, &at, c->body_len - c->body_off);
+		} else {
+			return 1;
+		}
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+		if (w == 0)
+			return -1;
+		if (c->out_off < c->out_len)
+			c->out_off += (size_t)w;
+		else
+			c->body_off += (size_t)w;
+		list_enter(c, T_WRITE); /* progress restarts the clock */
+	}
+}
+
 /* Returns 1 when the response is fully written, 0 if the socket is full,
  * -1 on error. */
+static int conn_write_sendfile(struct conn *c);
+
 static int conn_write(struct conn *c)
 {
+	if (c->zero_copy)
+		return conn_write_sendfile(c);
 	for (;;) {
 		struct iovec iov[2];
 		int n = 0;
@@ -2727,6 +2773,22 @@ static void setup_tables(void)
 	}
 }
 
+/* The layer, once more, in an anonymous memory file (not the file
+ * system): sendfile() can then hand its pages to the socket. Without
+ * memfd_create() the layer is simply written from memory. */
+static void setup_zero_copy(void)
+{
+	int fd = memfd_create("quinistry-layer", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write_all(fd, layer, layer_len)) {
+		close(fd);
+		return;
+	}
+	layer_fd = fd;
+}
+
 static void setup_signals(void)
 {
 	struct sigaction sa;
@@ -2842,6 +2904,7 @@ int main(int argc, char **argv)
 		    "linked, so the image it serves will not run in an empty\n"
 		    "  (scratch) container. Build it statically: make "
 		    "(musl-gcc -static) or cc -static.\n");
+	setup_zero_copy();
 	setup_signals();
 	setup_tables();
 	setup_listener(listen_spec);
