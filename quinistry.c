@@ -24,9 +24,11 @@
  * podman load or ctr images import. See README.md.
  *
  * Design: libc only, one thread, one poll() loop, non-blocking sockets,
- * HTTP/1.1 parsed by hand. The file reads top to bottom: limits, types,
- * utilities, the image, HTTP parsing, routes, the connection state machine,
- * the event loop, main.
+ * HTTP/1.1 parsed by hand. It runs on Linux (it reads /proc/self/exe) and
+ * uses Linux where that pays: accept4(), socket options inherited from the
+ * listener, and sendfile() of the layer from a memfd. The file reads top to
+ * bottom: limits, types, utilities, the image, HTTP parsing, request
+ * semantics, routes, the connection state machine, the event loop, main.
  */
 #define _GNU_SOURCE /* accept4() (POSIX.1-2024), memfd_create(), MSG_MORE */
 
