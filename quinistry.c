@@ -99,8 +99,10 @@
 /* From the first byte of a request head until its last: a slowloris client
  * that trickles bytes is cut off here, however steadily it trickles. */
 #define HEAD_TIMEOUT_MS 10000
-/* How long a keep-alive connection may sit between requests. */
+/* How long a keep-alive connection may sit between requests (the default
+ * of --idle-timeout; behind a load balancer, set it above the balancer's). */
 #define IDLE_TIMEOUT_MS 60000
+#define MAX_IDLE_TIMEOUT_S 3600
 /* poll() costs time for every descriptor it is given, ready or not: with
  * 10,000 idle keep-alive connections a pass costs milliseconds. So a
  * connection quiet for HOT_IDLE_MS turns "cold": while others keep the
@@ -277,7 +279,8 @@ static int nslots;                  /* pfds[] in use */
 static int nhot;                    /* pfds[0..nhot) are polled every pass */
 static long nconns;
 static struct conn list_head[T_NONE];   /* sentinels of the timeout lists */
-static const int64_t list_timeout[T_NONE] = {
+/* T_COLD's entry is set from --idle-timeout by main() */
+static int64_t list_timeout[T_NONE] = {
 	HEAD_TIMEOUT_MS, HOT_IDLE_MS, IDLE_TIMEOUT_MS - HOT_IDLE_MS,
 	WRITE_TIMEOUT_MS, LINGER_TIMEOUT_MS
 };
@@ -2573,7 +2576,7 @@ static void serve(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: quinistry [-l ADDR:PORT] [-c MAXCONN] [-q]\n"
+	    "usage: quinistry [-l ADDR:PORT] [-c MAXCONN] [-t SECONDS] [-q]\n"
 	    "       quinistry export [-o FILE]\n"
 	    "\n"
 	    "A Docker registry quine: serves its own executable as the image\n"
@@ -2586,6 +2589,8 @@ static void usage(FILE *f)
 	    "                          the port\n"
 	    "  -c, --max-conns N       concurrent connections (default %d); when full,\n"
 	    "                          the longest-idle connection is dropped\n"
+	    "  -t, --idle-timeout S    close keep-alive connections idle S seconds\n"
+	    "                          (default %d)\n"
 	    "  -q, --quiet             no per-request log lines\n"
 	    "  -h, --help              this text\n"
 	    "      --version           print the version\n"
@@ -2596,7 +2601,7 @@ static void usage(FILE *f)
 	    "The image runs /quinistry, exposes 8080/tcp and runs as user 65534:65534.\n"
 	    "health check: GET /v2/ (200 {})\n"
 	    "pull:   docker pull localhost:8080/quinistry:latest\n",
-	    DEFAULT_MAX_CONNS);
+	    DEFAULT_MAX_CONNS, IDLE_TIMEOUT_MS / 1000);
 }
 
 static void die_usage(const char *msg, const char *arg)
@@ -2871,6 +2876,20 @@ int main(int argc, char **argv)
 			if (errno || *end || end == v || opt_max_conns < 1 ||
 			    opt_max_conns > HARD_MAX_CONNS)
 				die_usage("bad connection count", v);
+		} else if ((v = opt_value(argc, argv, &i, "-t",
+		    "--idle-timeout"))) {
+			char *end;
+			long t;
+			errno = 0;
+			t = strtol(v, &end, 10);
+			if (errno || *end || end == v || t < 1 ||
+			    t > MAX_IDLE_TIMEOUT_S)
+				die_usage("bad idle timeout (1 to 3600 s)", v);
+			/* quiet HOT_IDLE_MS, then cold for the rest */
+			list_timeout[T_COLD] = t * 1000 > HOT_IDLE_MS ?
+			    t * 1000 - HOT_IDLE_MS : 0;
+			list_timeout[T_IDLE] = t * 1000 < HOT_IDLE_MS ?
+			    t * 1000 : HOT_IDLE_MS;
 		} else {
 			die_usage("unknown option", a);
 		}

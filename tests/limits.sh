@@ -59,10 +59,35 @@ fi
 exec 8<&-
 kill "$SPID"; wait "$SPID" 2>/dev/null
 
+# --- -t: keep-alive connections idle that long are closed (the default,
+# 60 s, is the same code with a longer clock)
+start "$T/idle.log" "$Q" -q -l 127.0.0.1:0 -t 2 || nok "server with -t 2 starts"
+H=${ADDR%:*} P=${ADDR##*:}
+exec 8<>"/dev/tcp/$H/$P"
+printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n' >&8
+t0=$(date +%s%N)
+IFS= read -r -t 3 line <&8
+timeout 6 cat <&8 >/dev/null   # returns when the server closes
+ms=$(ms_since "$t0")
+check "-t 2: an idle keep-alive connection is closed after ${ms} ms (1500-4000)" test "$ms" -ge 1500 -a "$ms" -le 4000
+exec 8<&-
+exec 8<>"/dev/tcp/$H/$P"
+t0=$(date +%s%N)
+timeout 6 cat <&8 >/dev/null
+ms=$(ms_since "$t0")
+check "-t 2: a connection that never sends is closed after ${ms} ms (1500-4000)" test "$ms" -ge 1500 -a "$ms" -le 4000
+exec 8<&-
+"$Q" -t 0 2>/dev/null; rc=$?
+check "-t 0 is refused with exit 2" test $rc = 2
+kill "$SPID"; wait "$SPID" 2>/dev/null
+
 # --- a flood past the descriptor limit: no spinning, recovery afterwards
 # The hard limit is lowered so that the server cannot raise it; -c asks for
-# more than fits and is clamped, and the flood holds every slot.
-(ulimit -Sn 64 -Hn 64; exec "$Q" -q -l 127.0.0.1:0 -c 1000) 2>"$T/b.log" &
+# more than fits and is clamped. The server also inherits 30 open
+# descriptors it does not know about, so accept() really runs out (EMFILE)
+# before the connection table is full: the path that pauses the listener.
+(ulimit -Sn 64 -Hn 64; for fd in $(seq 20 49); do eval "exec $fd</dev/null"; done
+ exec "$Q" -q -l 127.0.0.1:0 -c 1000) 2>"$T/b.log" &
 SPID=$!; PIDS+=($SPID)
 wait_listening "$T/b.log"
 check "a -c larger than the descriptor limit is clamped, with a message" grep -q 'descriptor limit 64 allows' "$T/b.log"
