@@ -10,8 +10,13 @@ HDR = sha256.h
 
 all: quinistry
 
+# The image is the binary, so its size is the pull: drop unused code and
+# data (gc-sections), unwind tables (C has no exceptions) and symbols (-s).
+SIZE_FLAGS = -ffunction-sections -fdata-sections -Wl,--gc-sections \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables
+
 quinistry: $(SRC) $(HDR)
-	$(CC_STATIC) $(CFLAGS_STD) $(CFLAGS) -static -s -o $@ $(SRC)
+	$(CC_STATIC) $(CFLAGS_STD) $(CFLAGS) $(SIZE_FLAGS) -static -s -o $@ $(SRC)
 
 # Same program with AddressSanitizer and UndefinedBehaviorSanitizer.
 quinistry-asan: $(SRC) $(HDR)
