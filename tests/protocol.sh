@@ -311,7 +311,11 @@ check "--version" bash -c "'$Q' --version | grep -q '^quinistry [0-9]'"
 "$Q" --bogus >/dev/null 2>"$T/err"; rc=$?
 check "unknown option: message and exit 2" bash -c "test $rc = 2 && grep -q 'unknown option' '$T/err'"
 "$Q" -l 'nonsense:port' 2>"$T/err"; rc=$?
-check "bad listen address: exit 2" test $rc = 2
+check "malformed listen address: exit 2" test $rc = 2
+# 192.0.2.1 (TEST-NET-1) is on no interface here: bind() fails, no packet
+"$Q" -l 192.0.2.1:8080 2>"$T/err"; rc=$?
+check "an address not on this machine: clear message and exit 1" \
+	bash -c "test $rc = 1 && grep -q 'cannot listen on 192.0.2.1:8080' '$T/err'"
 start "$T/log2" "$Q" -l 127.0.0.1:0 -q || nok "second server starts"
 "$Q" -l "$ADDR" 2>"$T/err"; rc=$?
 check "port taken: clear message and exit 1" bash -c "test $rc = 1 && grep -q 'cannot listen' '$T/err'"
