@@ -1053,24 +1053,31 @@ static const struct method {
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
 /* Does the comma-separated field value contain this token? */
+/* The next element of a comma-separated field value (RFC 9110 5.6.1):
+ * [*s, *e) with the whitespace around it trimmed; 0 at the end. */
+static int list_next(const char *v, size_t n, size_t *i, size_t *s,
+    size_t *e)
+{
+	while (*i < n && (v[*i] == ' ' || v[*i] == '\t' || v[*i] == ','))
+		(*i)++;
+	if (*i >= n)
+		return 0;
+	*s = *i;
+	while (*i < n && v[*i] != ',')
+		(*i)++;
+	*e = *i;
+	while (*e > *s && (v[*e - 1] == ' ' || v[*e - 1] == '\t'))
+		(*e)--;
+	return 1;
+}
+
 static int has_token(const char *v, size_t n, const char *token)
 {
-	size_t i = 0;
+	size_t i = 0, s, e;
 
-	while (i < n) {
-		size_t s, e;
-
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e > s && ieq(v + s, e - s, token))
+	while (list_next(v, n, &i, &s, &e))
+		if (ieq(v + s, e - s, token))
 			return 1;
-	}
 	return 0;
 }
 
@@ -1103,18 +1110,12 @@ static int parse_qvalue(const char *p, size_t n)
 
 static void accept_scan(struct accept_state *st, const char *v, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, s, e;
 
-	while (i < n) {
-		size_t s, e, te, k;
+	while (list_next(v, n, &i, &s, &e)) {
+		size_t te, k;
 		int q = 1000;
 
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
 		/* media-range ends at the first ';' (parameters follow) */
 		for (te = s; te < e && v[te] != ';' && v[te] != ' ' &&
 		     v[te] != '\t'; te++)
@@ -1515,19 +1516,9 @@ static int parse_range(const char *v, size_t n, uint64_t size,
  * compared weakly. */
 static int etag_matches(const char *v, size_t n, const char *digest)
 {
-	size_t i = 0, dl = strlen(digest);
+	size_t i = 0, s, e, dl = strlen(digest);
 
-	while (i < n) {
-		size_t s, e;
-
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
+	while (list_next(v, n, &i, &s, &e)) {
 		if (e - s == 1 && v[s] == '*')
 			return 1;
 		if (e - s >= 2 && v[s] == 'W' && v[s + 1] == '/')
