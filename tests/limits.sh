@@ -59,6 +59,43 @@ fi
 exec 8<&-
 kill "$SPID"; wait "$SPID" 2>/dev/null
 
+# --- what poll() is given under load (traced): the hot connections every
+# pass, everything only in scans at least COLD_POLL_MS apart; and 600
+# connections that went quiet together turn cold within HOT_MIN_MS rather
+# than HOT_IDLE_MS, so passes stay small (at most HOT_MAX + busy + 2)
+if command -v strace >/dev/null && [ -x "$T/loadgen" ]; then
+	start "$T/scan.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
+	P=${ADDR##*:}
+	mkfifo "$T/idle.in"
+	"$T/loadgen" idle -p "$P" -n 600 -t 60 <"$T/idle.in" >"$T/idle.out" 2>&1 &
+	IDLEPID=$!
+	exec 9>"$T/idle.in"
+	for _ in $(seq 100); do grep -q '^ready' "$T/idle.out" && break; sleep 0.05; done
+	check "600 idle keep-alive connections set up ($(cat "$T/idle.out"))" grep -q '^ready 600$' "$T/idle.out"
+	"$T/loadgen" run -p "$P" -u /v2/ -c 16 -d 3 >"$T/load2.out" 2>&1 &
+	LG=$!
+	sleep 0.3
+	timeout -s INT 1 strace -qq -e trace=poll -p "$SPID" -o "$T/poll.log"
+	wait "$LG"
+	exec 9>&-
+	wait "$IDLEPID"
+	# nfds is poll()'s second argument: "poll([...], NFDS, TIMEOUT) = ..."
+	grep -oE '\], [0-9]+, -?[0-9]+\) += [0-9]+' "$T/poll.log" | awk -F'[], )=]+' '
+		{ if ($2 >= 600) full++; else if ($2 <= 300) small++; else mid++ }
+		END { printf "%d %d %d\n", full, small + 0, mid + 0 }' >"$T/poll.sum"
+	read -r full small mid <"$T/poll.sum"
+	check "under load, traced for 1 s: $small passes over at most 300 descriptors, $mid over 301-599" \
+		test "$small" -ge 50 -a "$mid" = 0
+	check "under load, traced for 1 s: $full scans of all 618 descriptors (1 to 11: at least COLD_POLL_MS apart)" \
+		test "$full" -ge 1 -a "$full" -le 11
+	check "the 600 idle connections were all kept ($(sed -n 's/^still_open //p' "$T/idle.out"))" grep -q '^still_open 600$' "$T/idle.out"
+	kill "$SPID"; wait "$SPID" 2>/dev/null
+elif [ "${CI:-}" = true ]; then
+	nok "strace or loadgen missing"
+else
+	echo "skip - poll() under load: strace not installed"
+fi
+
 # --- -t: keep-alive connections idle that long are closed (the default,
 # 60 s, is the same code with a longer clock)
 start "$T/idle.log" "$Q" -q -l 127.0.0.1:0 -t 2 || nok "server with -t 2 starts"

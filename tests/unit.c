@@ -326,6 +326,83 @@ static void test_image(void)
 	expect(!elf_is_dynamic(fake, sizeof fake), "non-ELF is not dynamic");
 }
 
+/* The timeout lists and the hot/cold split of pfds[]: connections turn
+ * cold oldest first, keep their "since", and the lists stay sorted. */
+static int slots_consistent(void)
+{
+	int i;
+
+	for (i = 2; i < nslots; i++)
+		if (slot_conn[i]->slot != i ||
+		    (slot_conn[i]->list == T_COLD) != (i >= nhot))
+			return 0;
+	return 1;
+}
+
+static int list_is(int which, int from, int to, const struct conn *base)
+{
+	const struct conn *c = list_head[which].next;
+	int i;
+
+	for (i = from; i <= to; i++, c = c->next)
+		if (c != base + i || c->since != 100000 + i)
+			return 0;
+	return c == &list_head[which];
+}
+
+static void test_hot_cold(void)
+{
+	enum { N = HOT_MAX + 100 };
+	static struct conn cs[N];
+	static struct pollfd pf[N + 2];
+	static struct conn *sc[N + 2];
+	int i;
+
+	pfds = pf;
+	slot_conn = sc;
+	nslots = 0;
+	for (i = 0; i < T_NONE; i++) {
+		list_head[i].next = list_head[i].prev = &list_head[i];
+		list_head[i].list = T_NONE;
+	}
+	add_slot(-1, POLLIN);
+	add_slot(-1, POLLIN);
+	nhot = nslots;
+	for (i = 0; i < N; i++) {   /* as accept_burst does it */
+		cs[i].fd = -1;
+		cs[i].list = T_NONE;
+		cs[i].slot = add_slot(-1, POLLIN);
+		slot_conn[cs[i].slot] = &cs[i];
+		nconns++;
+		now_ms = 100000 + i;    /* conn i quiet since 100000 + i */
+		list_enter(&cs[i], T_IDLE);
+	}
+	expect(nhot == N + 2 && slots_consistent(), "new connections are hot");
+	now_ms = 100000 + 10 + HOT_MIN_MS;
+	trim_hot();
+	expect(nhot == N + 2 - 11 && list_is(T_COLD, 0, 10, cs),
+	    "over HOT_MAX: only those quiet HOT_MIN_MS turn cold");
+	now_ms = 100000 + N;
+	trim_hot();
+	expect(nhot == HOT_MAX + 2 && list_is(T_COLD, 0, 99, cs) &&
+	    list_is(T_IDLE, 100, N - 1, cs) && slots_consistent(),
+	    "trimmed down to HOT_MAX, oldest first, keeping their since");
+	trim_hot();
+	expect(nhot == HOT_MAX + 2, "at HOT_MAX nothing more turns cold");
+	now_ms = 100000 + 100 + HOT_IDLE_MS;
+	expire_timeouts();
+	expect(list_is(T_COLD, 0, 100, cs) && list_is(T_IDLE, 101, N - 1, cs) &&
+	    slots_consistent(), "after HOT_IDLE_MS quiet a connection turns cold");
+	now_ms = 100000 + 5 + IDLE_TIMEOUT_MS;
+	expire_timeouts();
+	expect(nslots == N + 2 - 6 && nhot == 2 && list_is(T_COLD, 6, N - 1, cs) &&
+	    slots_consistent(), "the idle timeout counts from the last request, "
+	    "hot time included");
+	while (list_head[T_COLD].next != &list_head[T_COLD])
+		conn_close(list_head[T_COLD].next);
+	expect(nslots == 2 && nconns == 0, "all closed");
+}
+
 int main(void)
 {
 	update_clock();
@@ -334,6 +411,7 @@ int main(void)
 	test_semantics();
 	test_routes();
 	test_helpers();
+	test_hot_cold();
 	printf("# unit: %d checks, %d failed\n", checks, failures);
 	return failures != 0;
 }
