@@ -328,6 +328,13 @@ med() { # median of the recorded values
     echo "${V[$1,$2]:-}" | tr ' ' '\n' | grep -v '^$' | sort -g |
         awk '{a[NR]=$1} END{if(!NR){print "n/a"; exit} if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
 }
+last() { # last KEY SRV BASEKEY: last value of KEY over last value of BASEKEY
+    local a b
+    a=$(echo "${V[$1,$2]:-}" | awk '{print $NF}')
+    b=$(echo "${V[$3,$2]:-}" | awk '{print $NF}')
+    ratio "$a" "$b"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "n/a" || b == "n/a" || a == "") print "n/a"; else printf "%.2f", a/b }'; }
 to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
     awk -v x="$1" 'BEGIN{ if (x ~ /us$/) {sub(/us$/,"",x); print x/1000} else if (x ~ /ms$/) {sub(/ms$/,"",x); print x+0} else if (x ~ /s$/) {sub(/s$/,"",x); print x*1000} else print "nan" }'
 }
@@ -430,9 +437,12 @@ both wrk_run lat "$MAN" "$LAT_CONNS" "$LUA_MAN" latency
 for s in q n; do rec rss_load $s "$(rss_kb $(pids_of $s))"; rec pss_load $s "$(pss_kb $(pids_of $s))"; done
 
 # idle keep-alive connections held by loadgen while wrk runs 64 active ones
+# Each round first measures the same load without them, so the target
+# (with / without >= 0.8) compares two runs made seconds apart.
 idle_run() { # idle_run SRV KEY
     local srv=$1 key=$2 port line ready still
     port=$(port_of "$srv")
+    wrk_run "$srv" "$key.base" "$MAN" "$CONNS" "$LUA_MAN"
     rm -f "$T/idle.in"
     mkfifo "$T/idle.in"
     timeout -k 5 $((RUN_LIMIT + 120)) taskset -c "$CLIENT_CPU" "$LOADGEN" idle -p "$port" -n "$IDLE_CONNS" -t $((RUN_LIMIT + 90)) \
@@ -450,6 +460,7 @@ idle_run() { # idle_run SRV KEY
     rec rss_idleconns "$srv" "$(rss_kb $(pids_of "$srv"))"
     rec pss_idleconns "$srv" "$(pss_kb $(pids_of "$srv"))"
     wrk_run "$srv" "$key" "$MAN" "$CONNS" "$LUA_MAN"
+    rec "$key.share" "$srv" "$(last "$key" "$srv" "$key.base")"
     exec 7>&-
     wait "$IDLEPID" 2>/dev/null
     IDLEPID=
@@ -486,54 +497,74 @@ NLINK=$(linkage "$NGINX")
 
 # ---- table ----------------------------------------------------------------------
 ROWS=()
-row() { ROWS+=("$1|$2|$3|$4"); } # metric | q | n | ratio
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", a/b }'; }
+# The issue's targets: "r>=1.2" is on the ratio column, "q<1024" on
+# quinistry's own value. A row without one is context.
+MET=0 MISSED=0
+verdict() { # verdict TARGET Q RATIO: sets VERDICT ("ratio >=1.2: met", "...: MISSED")
+    local t=$1 v what
+    VERDICT=
+    [ -n "$t" ] || return 0
+    case $t in r*) v=$3 what="ratio" ;; *) v=$2 what="quinistry" ;; esac
+    if awk -v v="$v" -v op="${t:1:2}" -v lim="${t//[^0-9.]/}" 'BEGIN{
+        if (v == "n/a" || v == "") exit 1
+        if (op == ">=") exit !(v >= lim); if (op == "<=") exit !(v <= lim)
+        if (substr(op, 1, 1) == "<") exit !(v < lim); exit 1 }'; then
+        MET=$((MET + 1)); VERDICT="$what ${t:1}: met"
+    else
+        MISSED=$((MISSED + 1)); VERDICT="$what ${t:1}: MISSED"
+    fi
+}
+row() { verdict "${5:-}" "$2" "$4"; ROWS+=("$1|$2|$3|$4|$VERDICT"); } # metric | q | n | ratio | target
 fmt() { awk -v x="$1" -v d="$2" 'BEGIN{ if (x == "n/a" || x == "") print "n/a"; else printf "%.*f", d, x }'; }
-addm() { # addm LABEL KEY DECIMALS DIRECTION [scale]
+addm() { # addm LABEL KEY DECIMALS DIRECTION [scale] [target]
     local q n sc=${5:-1}
     q=$(awk -v x="$(med "$2" q)" -v s="$sc" 'BEGIN{ if (x == "n/a") print x; else print x*s }')
     n=$(awk -v x="$(med "$2" n)" -v s="$sc" 'BEGIN{ if (x == "n/a") print x; else print x*s }')
-    row "$1 ($4 is better)" "$(fmt "$q" "$3")" "$(fmt "$n" "$3")" "$(ratio "$q" "$n")"
+    row "$1 ($4 is better)" "$(fmt "$q" "$3")" "$(fmt "$n" "$3")" "$(ratio "$q" "$n")" "${6:-}"
 }
 MB=$(awk -v s="$LAYER_SIZE" 'BEGIN{print s/1e6}')
 addm "GET /v2/ req/s, $CONNS keep-alive conns (wrk)" v2 0 higher
-addm "GET manifest by tag req/s, $CONNS keep-alive conns (wrk)" manifest 0 higher
-addm "HEAD manifest req/s, $CONNS keep-alive conns (loadgen)" head 0 higher
-addm "GET layer blob MB/s (body only, 1 MB = 1e6 B), $CONNS keep-alive conns (loadgen)" layer 0 higher "$MB"
-addm "GET manifest req/s, new connection per request, $CONNS concurrent (loadgen)" close 0 higher
+addm "GET manifest by tag req/s, $CONNS keep-alive conns (wrk)" manifest 0 higher 1 "r>=1.2"
+addm "HEAD manifest req/s, $CONNS keep-alive conns (loadgen)" head 0 higher 1 "r>=1.2"
+addm "GET layer blob MB/s (body only, 1 MB = 1e6 B), $CONNS keep-alive conns (loadgen)" layer 0 higher "$MB" "r>=1.0"
+addm "GET manifest req/s, new connection per request, $CONNS concurrent (loadgen)" close 0 higher 1 "r>=1.0"
 addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
-addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower
+addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower 1 "r<=1.0"
 addm "GET manifest req/s at $LAT_CONNS conns (wrk)" lat 0 higher
+addm "GET manifest req/s, $CONNS active, just before the next row (wrk)" idle.base 0 higher
 addm "GET manifest req/s, $CONNS active + $IDLE_CONNS idle keep-alive conns (wrk + loadgen)" idle 0 higher
-addm "RSS idle KiB (nginx: master+worker VmRSS)" rss_idle 0 lower
+row "the row above as a share of the one before, per round, median (each server against itself) (higher is better)" \
+    "$(med idle.share q)" "$(med idle.share n)" "-" "q>=0.8"
+addm "RSS idle KiB (nginx: master+worker VmRSS)" rss_idle 0 lower 1 "q<1024"
 addm "RSS after load KiB (nginx: master+worker)" rss_load 0 lower
-addm "RSS with $IDLE_CONNS idle conns KiB (nginx: master+worker)" rss_idleconns 0 lower
-addm "Cold start ms, exec to first 200 on /v2/, median of $COLD_RUNS" cold 2 lower
-row "Binary size bytes (quinistry ${QLINK:-?}; nginx ${NLINK:-?}, without its libs) (lower is better)" "$QSIZE" "$NSIZE" "$(ratio "$QSIZE" "$NSIZE")"
+addm "RSS with $IDLE_CONNS idle conns KiB (nginx: master+worker)" rss_idleconns 0 lower 1 "q<65536"
+addm "Cold start ms, exec to first 200 on /v2/, median of $COLD_RUNS" cold 2 lower 1 "q<5"
+row "Binary size bytes (quinistry ${QLINK:-?}; nginx ${NLINK:-?}, without its libs) (lower is better)" "$QSIZE" "$NSIZE" "$(ratio "$QSIZE" "$NSIZE")" "q<102400"
 row "Layer size bytes (served by both)" "$LAYER_SIZE" "$LAYER_SIZE" "1.00"
 
 print_table() {
-    local r m q n x
-    printf '%-92s | %12s | %12s | %s\n' "metric" "quinistry" "nginx" "ratio q/n"
-    printf '%s\n' "$(printf '%0.s-' $(seq 135))"
+    local r m q n x t
+    printf '%-92s | %12s | %12s | %9s | %s\n' "metric" "quinistry" "nginx" "ratio q/n" "target"
+    printf '%s\n' "$(printf '%0.s-' $(seq 160))"
     for r in "${ROWS[@]}"; do
-        IFS='|' read -r m q n x <<<"$r"
-        printf '%-92s | %12s | %12s | %s\n' "$m" "$q" "$n" "$x"
+        IFS='|' read -r m q n x t <<<"$r"
+        printf '%-92s | %12s | %12s | %9s | %s\n' "$m" "$q" "$n" "$x" "$t"
     done
 }
 print_md() {
-    local r m q n x
-    echo "| metric | quinistry | nginx | ratio quinistry/nginx |"
-    echo "| --- | ---: | ---: | ---: |"
+    local r m q n x t
+    echo "| metric | quinistry | nginx | ratio quinistry/nginx | target |"
+    echo "| --- | ---: | ---: | ---: | --- |"
     for r in "${ROWS[@]}"; do
-        IFS='|' read -r m q n x <<<"$r"
-        echo "| $m | $q | $n | $x |"
+        IFS='|' read -r m q n x t <<<"$r"
+        echo "| $m | $q | $n | $x | $t |"
     done
 }
 notes() {
     local k
+    echo "targets: $MET met, $MISSED missed"
     echo "server CPU use (CPU $SERVER_CPU, utime+stime from /proc) and CPU time per request, last round:"
-    for k in v2 manifest head layer close lat idle; do
+    for k in v2 manifest head layer close lat idle.base idle; do
         printf '  %-9s quinistry %-22s nginx %s\n' "$k" "${CPU[$k,q]:-}" "${CPU[$k,n]:-}"
     done
     echo "cold start spread: quinistry ${CPU[cold,q]:-}; nginx ${CPU[cold,n]:-}"
