@@ -1068,17 +1068,43 @@ static long parse_request(const char *buf, size_t len, struct request *rq)
 enum { M_READ = 1, M_WRITE = 2 };
 static const struct method {
 	const char *name;
+	size_t len;
 	int kind;
 } methods[] = {
-	{ "GET", M_READ }, { "HEAD", M_READ },
+	{ "GET", 3, M_READ }, { "HEAD", 4, M_READ },
 	/* Push, mount and delete: OCI distribution-spec "Pushing", "Content
 	 * Management". This registry is read-only by design: 405. */
-	{ "POST", M_WRITE }, { "PUT", M_WRITE }, { "PATCH", M_WRITE },
-	{ "DELETE", M_WRITE },
+	{ "POST", 4, M_WRITE }, { "PUT", 3, M_WRITE }, { "PATCH", 5, M_WRITE },
+	{ "DELETE", 6, M_WRITE },
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
-/* Does the comma-separated field value contain this token? */
+/* The request fields we act on; all others are ignored (RFC 9110 5.1:
+ * names are case-insensitive). Looked up by length first: every request
+ * carries several fields, and most are none of these. */
+enum {
+	F_HOST, F_CONTENT_LENGTH, F_TRANSFER_ENCODING, F_CONNECTION, F_ACCEPT,
+	F_RANGE, F_IF_NONE_MATCH, F_IF_RANGE, F_OTHER
+};
+static const struct field {
+	const char *name;
+	size_t len;
+} fields[F_OTHER] = {
+	{ "host", 4 }, { "content-length", 14 }, { "transfer-encoding", 17 },
+	{ "connection", 10 }, { "accept", 6 }, { "range", 5 },
+	{ "if-none-match", 13 }, { "if-range", 8 },
+};
+
+static int field_id(const char *name, size_t n)
+{
+	int i;
+
+	for (i = 0; i < F_OTHER; i++)
+		if (n == fields[i].len && ieq(name, n, fields[i].name))
+			return i;
+	return F_OTHER;
+}
+
 /* The next element of a comma-separated field value (RFC 9110 5.6.1):
  * [*s, *e) with the whitespace around it trimmed; 0 at the end. */
 static int list_next(const char *v, size_t n, size_t *i, size_t *s,
@@ -1097,6 +1123,7 @@ static int list_next(const char *v, size_t n, size_t *i, size_t *s,
 	return 1;
 }
 
+/* Does the comma-separated field value contain this token? */
 static int has_token(const char *v, size_t n, const char *token)
 {
 	size_t i = 0, s, e;
@@ -1203,15 +1230,19 @@ static int parse_length(const char *v, size_t n, uint64_t *out)
 }
 
 /* Host = uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): reg-name
- * or IP-literal characters only. An empty Host is allowed. */
+ * or IP-literal characters only, that is ALPHA, DIGIT and -._~!$&'()*+,;=
+ * :[]% (a bit per ASCII code, like tchar_bits). An empty Host is allowed. */
+static const uint32_t host_bits[4] = {
+	0x00000000, 0x2fff7ff2, 0xaffffffe, 0x47fffffe
+};
+
 static int valid_host(const char *v, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:[]%", c))))
+		if (c >= 128 || !(host_bits[c >> 5] >> (c & 31) & 1))
 			return 0;
 	}
 	return 1;
@@ -1228,7 +1259,7 @@ static int request_info(const struct request *rq, struct reqinfo *ri)
 	memset(ri, 0, sizeof *ri);
 	ri->method = -1;
 	for (i = 0; i < NMETHODS; i++)
-		if (rq->method_len == strlen(methods[i].name) &&
+		if (rq->method_len == methods[i].len &&
 		    memcmp(rq->method, methods[i].name, rq->method_len) == 0)
 			ri->method = (int)i;
 
@@ -1236,41 +1267,48 @@ static int request_info(const struct request *rq, struct reqinfo *ri)
 		const struct header *h = &rq->headers[i];
 		const char *v = h->value;
 		size_t n = h->value_len;
+		uint64_t x;
 
-		if (ieq(h->name, h->name_len, "host")) {
+		switch (field_id(h->name, h->name_len)) {
+		case F_HOST:
 			if (!valid_host(v, n))
 				return 400;
 			hosts++;
-		} else if (ieq(h->name, h->name_len, "content-length")) {
-			uint64_t x;
+			break;
+		case F_CONTENT_LENGTH:
 			/* RFC 9112 6.3: several or invalid lengths are an
 			 * unrecoverable framing error. */
-			if (parse_length(v, n, &x) || (lengths && x != clen))
-				return 400;
-			if (lengths++)
+			if (parse_length(v, n, &x) || lengths++)
 				return 400;
 			clen = x;
-		} else if (ieq(h->name, h->name_len, "transfer-encoding")) {
+			break;
+		case F_TRANSFER_ENCODING:
 			te++;
 			/* RFC 9112 6.1: chunked must be the final coding,
 			 * and we understand no other: 501. */
 			if (!ieq(v, n, "chunked"))
 				return 501;
-		} else if (ieq(h->name, h->name_len, "connection")) {
+			break;
+		case F_CONNECTION:
 			conn_close |= has_token(v, n, "close");
 			conn_keep |= has_token(v, n, "keep-alive");
-		} else if (ieq(h->name, h->name_len, "accept")) {
+			break;
+		case F_ACCEPT:
 			have_accept = 1;
 			accept_scan(&acc, v, n);
-		} else if (ieq(h->name, h->name_len, "range")) {
+			break;
+		case F_RANGE:
 			ri->range = v;
 			ri->range_len = n;
-		} else if (ieq(h->name, h->name_len, "if-none-match")) {
+			break;
+		case F_IF_NONE_MATCH:
 			ri->if_none_match = v;
 			ri->inm_len = n;
-		} else if (ieq(h->name, h->name_len, "if-range")) {
+			break;
+		case F_IF_RANGE:
 			ri->if_range = v;
 			ri->if_range_len = n;
+			break;
 		}
 	}
 	/* RFC 9112 3.2: a 1.1 request without exactly one Host is a 400. */

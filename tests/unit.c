@@ -326,6 +326,34 @@ static void test_image(void)
 	expect(!elf_is_dynamic(fake, sizeof fake), "non-ELF is not dynamic");
 }
 
+/* The lookup tables are written out by hand: check them against the
+ * character sets and names they stand for. */
+static void test_tables(void)
+{
+	const char *tc = "!#$%&'*+-.^_`|~", *hc = "-._~!$&'()*+,;=:[]%";
+	int c, tbad = 0, hbad = 0;
+	size_t i, lbad = 0;
+
+	for (c = 0; c < 256; c++) {
+		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9');
+		char ch = (char)c;
+		tbad += is_tchar((unsigned char)c) != (alnum || (c && strchr(tc, c)));
+		hbad += valid_host(&ch, 1) != (alnum || (c && strchr(hc, c)));
+	}
+	expect(tbad == 0, "tchar_bits is exactly RFC 9110 tchar");
+	expect(hbad == 0, "host_bits is exactly the uri-host characters");
+	for (i = 0; i < NMETHODS; i++)
+		lbad += methods[i].len != strlen(methods[i].name);
+	for (i = 0; i < F_OTHER; i++)
+		lbad += fields[i].len != strlen(fields[i].name) ||
+		    field_id(fields[i].name, fields[i].len) != (int)i;
+	expect(lbad == 0, "method and field lengths match their names");
+	expect(field_id("Content-LENGTH", 14) == F_CONTENT_LENGTH &&
+	    field_id("content-lengths", 15) == F_OTHER &&
+	    field_id("hosts", 5) == F_OTHER, "field lookup ignores case only");
+}
+
 /* The timeout lists and the hot/cold split of pfds[]: connections turn
  * cold oldest first, keep their "since", and the lists stay sorted. */
 static int slots_consistent(void)
@@ -411,6 +439,7 @@ int main(void)
 	test_semantics();
 	test_routes();
 	test_helpers();
+	test_tables();
 	test_hot_cold();
 	printf("# unit: %d checks, %d failed\n", checks, failures);
 	return failures != 0;
