@@ -5,7 +5,7 @@
 # Environment (defaults in brackets):
 #   DURATION [3s]     length of each load run (wrk syntax: 5s, 1m; loadgen gets seconds)
 #   WARMUP [1s]       warm-up run per server before measuring
-#   ROUNDS [3]        rounds per metric (quinistry, nginx, then nginx, quinistry, ...); median reported
+#   ROUNDS [5]        rounds per metric (quinistry, nginx, then nginx, quinistry, ...); median reported
 #   CONNS [64]        keep-alive connections for throughput runs
 #   LAT_CONNS [256]   connections for the latency run
 #   IDLE_CONNS [10000] idle keep-alive connections held during the idle run
@@ -32,7 +32,7 @@ done
 
 DURATION=${DURATION:-3s}
 WARMUP=${WARMUP:-1s}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-64}
 LAT_CONNS=${LAT_CONNS:-256}
 IDLE_CONNS=${IDLE_CONNS:-10000}
@@ -328,11 +328,12 @@ med() { # median of the recorded values
     echo "${V[$1,$2]:-}" | tr ' ' '\n' | grep -v '^$' | sort -g |
         awk '{a[NR]=$1} END{if(!NR){print "n/a"; exit} if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
 }
-last() { # last KEY SRV BASEKEY: last value of KEY over last value of BASEKEY
-    local a b
-    a=$(echo "${V[$1,$2]:-}" | awk '{print $NF}')
-    b=$(echo "${V[$3,$2]:-}" | awk '{print $NF}')
-    ratio "$a" "$b"
+share() { # share SRV: last idle run over the mean of the runs just before and after it
+    local a b c
+    a=$(echo "${V[idle,$1]:-}" | awk '{print $NF}')
+    b=$(echo "${V[idle.before,$1]:-}" | awk '{print $NF}')
+    c=$(echo "${V[idle.after,$1]:-}" | awk '{print $NF}')
+    ratio "$a" "$(awk -v b="$b" -v c="$c" 'BEGIN{ print (b + c) / 2 }')"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0 || a == "n/a" || b == "n/a" || a == "") print "n/a"; else printf "%.2f", a/b }'; }
 to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
@@ -437,12 +438,13 @@ both wrk_run lat "$MAN" "$LAT_CONNS" "$LUA_MAN" latency
 for s in q n; do rec rss_load $s "$(rss_kb $(pids_of $s))"; rec pss_load $s "$(pss_kb $(pids_of $s))"; done
 
 # idle keep-alive connections held by loadgen while wrk runs 64 active ones
-# Each round first measures the same load without them, so the target
-# (with / without >= 0.8) compares two runs made seconds apart.
+# Each round also measures the same load without them just before and
+# just after, so the target (with / without >= 0.8) compares runs made
+# seconds apart, and a drift in the machine's speed cancels out.
 idle_run() { # idle_run SRV KEY
     local srv=$1 key=$2 port line ready still
     port=$(port_of "$srv")
-    wrk_run "$srv" "$key.base" "$MAN" "$CONNS" "$LUA_MAN"
+    wrk_run "$srv" "$key.before" "$MAN" "$CONNS" "$LUA_MAN"
     rm -f "$T/idle.in"
     mkfifo "$T/idle.in"
     timeout -k 5 $((RUN_LIMIT + 120)) taskset -c "$CLIENT_CPU" "$LOADGEN" idle -p "$port" -n "$IDLE_CONNS" -t $((RUN_LIMIT + 90)) \
@@ -460,7 +462,6 @@ idle_run() { # idle_run SRV KEY
     rec rss_idleconns "$srv" "$(rss_kb $(pids_of "$srv"))"
     rec pss_idleconns "$srv" "$(pss_kb $(pids_of "$srv"))"
     wrk_run "$srv" "$key" "$MAN" "$CONNS" "$LUA_MAN"
-    rec "$key.share" "$srv" "$(last "$key" "$srv" "$key.base")"
     exec 7>&-
     wait "$IDLEPID" 2>/dev/null
     IDLEPID=
@@ -468,6 +469,8 @@ idle_run() { # idle_run SRV KEY
     [ "${still:-0}" = "${ready:-0}" ] || warn_if "$srv" "$key" "server closed $(( ${ready:-0} - ${still:-0} )) of ${ready:-0} idle connections during the run"
     IDLE_NOTE[$srv]+=" ${ready:-0}/${still:-0}"
     sleep 1 # let the server reap the closed connections
+    wrk_run "$srv" "$key.after" "$MAN" "$CONNS" "$LUA_MAN"
+    rec "$key.share" "$srv" "$(share "$srv")"
 }
 both idle_run idle
 
@@ -531,9 +534,10 @@ addm "GET manifest req/s, new connection per request, $CONNS concurrent (loadgen
 addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
 addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower 1 "r<=1.0"
 addm "GET manifest req/s at $LAT_CONNS conns (wrk)" lat 0 higher
-addm "GET manifest req/s, $CONNS active, just before the next row (wrk)" idle.base 0 higher
+addm "GET manifest req/s, $CONNS active, run just before the next row (wrk)" idle.before 0 higher
 addm "GET manifest req/s, $CONNS active + $IDLE_CONNS idle keep-alive conns (wrk + loadgen)" idle 0 higher
-row "the row above as a share of the one before, per round, median (each server against itself) (higher is better)" \
+addm "GET manifest req/s, $CONNS active, run just after the row above (wrk)" idle.after 0 higher
+row "with $IDLE_CONNS idle conns / without (mean of before and after), per round, median (each server against itself) (higher is better)" \
     "$(med idle.share q)" "$(med idle.share n)" "-" "q>=0.8"
 addm "RSS idle KiB (nginx: master+worker VmRSS)" rss_idle 0 lower 1 "q<1024"
 addm "RSS after load KiB (nginx: master+worker)" rss_load 0 lower
@@ -564,8 +568,12 @@ notes() {
     local k
     echo "targets: $MET met, $MISSED missed"
     echo "server CPU use (CPU $SERVER_CPU, utime+stime from /proc) and CPU time per request, last round:"
-    for k in v2 manifest head layer close lat idle.base idle; do
+    for k in v2 manifest head layer close lat idle.before idle idle.after; do
         printf '  %-9s quinistry %-22s nginx %s\n' "$k" "${CPU[$k,q]:-}" "${CPU[$k,n]:-}"
+    done
+    echo "every round's value (in the order measured; the table has their medians):"
+    for k in v2 manifest head layer close lat lat.p99 idle.before idle idle.after idle.share; do
+        printf '  %-11s quinistry%s; nginx%s\n' "$k" "${V[$k,q]:-}" "${V[$k,n]:-}"
     done
     echo "cold start spread: quinistry ${CPU[cold,q]:-}; nginx ${CPU[cold,n]:-}"
     echo "PSS KiB (shared pages counted once) idle / after load / with idle conns: quinistry $(med pss_idle q) / $(med pss_load q) / $(med pss_idleconns q); nginx $(med pss_idle n) / $(med pss_load n) / $(med pss_idleconns n)"
