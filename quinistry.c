@@ -25,8 +25,9 @@
  *
  * Design: libc only, one thread, one poll() loop, non-blocking sockets,
  * HTTP/1.1 parsed by hand. It runs on Linux (it reads /proc/self/exe) and
- * uses Linux where that pays: accept4(), socket options inherited from the
- * listener, and sendfile() of the layer from a memfd. The file reads top to
+ * uses Linux where that pays: accept4(), deferred accept and socket
+ * options inherited from the listener, and sendfile() of the layer from a
+ * memfd. The file reads top to
  * bottom: limits, types, utilities, the image, HTTP parsing, request
  * semantics, routes, the connection state machine, the event loop, main.
  */
@@ -452,9 +453,12 @@ static int ieq(const char *a, size_t n, const char *b)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (!b[i] || lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+	for (i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+		/* equal bytes are the common case: lower() only on a mismatch */
+		if (!y || (x != y && lower(x) != lower(y)))
 			return 0;
+	}
 	return b[n] == '\0';
 }
 
@@ -2408,12 +2412,13 @@ static void conn_expire(struct conn *c)
 
 /* ==== Event loop ====
  *
- * One poll() over the listener, the signal pipe and every connection.
- * Each pass caches the clock, accepts a bounded burst, runs the ready
- * connections, expires timeouts from the heads of the timeout lists and
- * flushes the log. poll()'s timeout is the nearest deadline, so an idle
- * server sleeps. Signals only write a byte to a pipe; the loop notices it
- * like any other event.
+ * One poll() over the listener, the signal pipe and the connections: the
+ * hot ones every pass and, while those keep the server busy, the cold ones
+ * only in spaced scans (see HOT_IDLE_MS). Each pass caches the clock, runs
+ * the ready connections, accepts a bounded burst, expires timeouts from
+ * the heads of the timeout lists and flushes the log. poll()'s timeout is
+ * the nearest deadline, so an idle server sleeps. Signals only write a
+ * byte to a pipe; the loop notices it like any other event.
  */
 
 static void on_signal(int sig)
