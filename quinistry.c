@@ -449,18 +449,67 @@ static int lower(int c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+/* Word-at-a-time byte tests, for the scanners of the HTTP parser and
+ * the comparisons here: eight bytes per step while none of them needs a
+ * closer look. For a 64-bit word x and n <= 128, (x - n * ONES) & ~x &
+ * HIGHS is non-zero exactly when some byte of x is below n (bytes of 0x80
+ * and up never count); a byte equal to c is a zero byte of x ^ (c * ONES). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static uint64_t load8(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	return x;
+}
+
+static int has_below(uint64_t x, unsigned n)
+{
+	return ((x - ONES * n) & ~x & HIGHS) != 0;
+}
+
+static int has_byte(uint64_t x, unsigned char c)
+{
+	return has_below(x ^ (ONES * c), 1);
+}
+
+/* The index of the first byte c in v[i..n), or n: memchr() for the short
+ * strings of a request, where musl's byte-wise start costs more. */
+static size_t find_byte(const char *v, size_t i, size_t n, unsigned char c)
+{
+	while (n - i >= 8 && !has_byte(load8(v + i), c))
+		i += 8;
+	while (i < n && (unsigned char)v[i] != c)
+		i++;
+	return i;
+}
+
+/* Case-insensitive equality of a[0..n) and b[0..bn). Lengths first, then
+ * equal words (the common case), then byte by byte. */
+static int ieqn(const char *a, size_t n, const char *b, size_t bn)
+{
+	size_t i = 0;
+
+	if (n != bn)
+		return 0;
+	while (n - i >= 8 && load8(a + i) == load8(b + i))
+		i += 8;
+	for (; i < n; i++)
+		if (a[i] != b[i] &&
+		    lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
 static int ieq(const char *a, size_t n, const char *b)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-		/* equal bytes are the common case: lower() only on a mismatch */
-		if (!y || (x != y && lower(x) != lower(y)))
-			return 0;
-	}
-	return b[n] == '\0';
+	return ieqn(a, n, b, strlen(b));
 }
+
+/* ieq() against a string literal, whose length the compiler knows */
+#define IEQ_LIT(a, n, lit) ieqn((a), (n), (lit), sizeof(lit) - 1)
 
 static int hexval(int c)
 {
@@ -931,6 +980,42 @@ static int is_tchar(unsigned char c)
 	return c < 128 && (tchar_bits[c >> 5] >> (c & 31) & 1);
 }
 
+/* The end of the run of request-target bytes (VCHAR, 0x21-0x7e) at i,
+ * looking at no more than max bytes. */
+static size_t scan_target(const char *buf, size_t i, size_t len, size_t max)
+{
+	size_t end = len - i > max ? i + max : len;
+
+	while (end - i >= 8) {
+		uint64_t x = load8(buf + i);
+		if ((x & HIGHS) || has_below(x, 0x21) || has_byte(x, 0x7f))
+			break;
+		i += 8;
+	}
+	while (i < end && (unsigned char)buf[i] > 0x20 &&
+	    (unsigned char)buf[i] < 0x7f)
+		i++;
+	return i;
+}
+
+/* The end of the run of field-value bytes at i: field-vchar, obs-text,
+ * SP and HTAB, that is anything but CTLs other than HTAB (RFC 9110 5.5). */
+static size_t scan_value(const char *buf, size_t i, size_t len)
+{
+	while (len - i >= 8) {
+		uint64_t x = load8(buf + i);
+		if (has_below(x, 0x20) || has_byte(x, 0x7f))
+			break;
+		i += 8;
+	}
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			break;
+	}
+	return i;
+}
+
 static long parse_fail(struct request *rq, int status)
 {
 	rq->status = status;
@@ -964,12 +1049,10 @@ static long parse_request(const char *buf, size_t len, struct request *rq)
 	rq->method_len = i - start;
 
 	start = ++i;
-	while (i < len && (unsigned char)buf[i] > 0x20 &&
-	    (unsigned char)buf[i] < 0x7f) {
-		if (i - start >= MAX_TARGET)
-			return parse_fail(rq, 414);
-		i++;
-	}
+	i = scan_target(buf, i, len, MAX_TARGET);
+	if (i - start == MAX_TARGET && i < len && (unsigned char)buf[i] > 0x20 &&
+	    (unsigned char)buf[i] < 0x7f)
+		return parse_fail(rq, 414);
 	if (i == len)
 		return len >= MAX_HEAD ? parse_fail(rq, 431) : PARSE_INCOMPLETE;
 	if (i == start)
@@ -1039,12 +1122,7 @@ static long parse_request(const char *buf, size_t len, struct request *rq)
 			i++;
 		start = i;
 		/* field-vchar / obs-text / SP / HTAB; no CTLs (5.5) */
-		while (i < len) {
-			unsigned char c = (unsigned char)buf[i];
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				break;
-			i++;
-		}
+		i = scan_value(buf, i, len);
 		if (i == len || (buf[i] == '\r' && i + 1 == len))
 			return len >= MAX_HEAD ? parse_fail(rq, 431) :
 			    PARSE_INCOMPLETE;
@@ -1104,7 +1182,7 @@ static int field_id(const char *name, size_t n)
 	int i;
 
 	for (i = 0; i < F_OTHER; i++)
-		if (n == fields[i].len && ieq(name, n, fields[i].name))
+		if (n == fields[i].len && ieqn(name, n, fields[i].name, n))
 			return i;
 	return F_OTHER;
 }
@@ -1119,8 +1197,7 @@ static int list_next(const char *v, size_t n, size_t *i, size_t *s,
 	if (*i >= n)
 		return 0;
 	*s = *i;
-	while (*i < n && v[*i] != ',')
-		(*i)++;
+	*i = find_byte(v, *i, n, ',');
 	*e = *i;
 	while (*e > *s && (v[*e - 1] == ' ' || v[*e - 1] == '\t'))
 		(*e)--;
@@ -1147,6 +1224,24 @@ struct accept_state {
 };
 
 static const char *const manifest_types[2] = { MT_DOCKER, MT_OCI };
+static const size_t manifest_type_len[2] = {
+	sizeof MT_DOCKER - 1, sizeof MT_OCI - 1
+};
+
+/* The end of a media range in [s, e): the first ';' (its parameters
+ * follow) or whitespace. */
+static size_t media_range_end(const char *v, size_t s, size_t e)
+{
+	while (e - s >= 8) {
+		uint64_t x = load8(v + s);
+		if (has_byte(x, ';') || has_below(x, 0x21))
+			break;
+		s += 8;
+	}
+	while (s < e && v[s] != ';' && v[s] != ' ' && v[s] != '\t')
+		s++;
+	return s;
+}
 
 static int parse_qvalue(const char *p, size_t n)
 {
@@ -1171,12 +1266,9 @@ static void accept_scan(struct accept_state *st, const char *v, size_t n)
 
 	while (list_next(v, n, &i, &s, &e)) {
 		size_t te, k;
-		int q = 1000;
+		int q = 1000, wild;
 
-		/* media-range ends at the first ';' (parameters follow) */
-		for (te = s; te < e && v[te] != ';' && v[te] != ' ' &&
-		     v[te] != '\t'; te++)
-			;
+		te = media_range_end(v, s, e);
 		/* find a q parameter: ";" OWS "q=" qvalue */
 		for (k = te; k < e; k++) {
 			if (v[k] != ';')
@@ -1194,16 +1286,13 @@ static void accept_scan(struct accept_state *st, const char *v, size_t n)
 		}
 		if (te == s)
 			continue;
+		wild = IEQ_LIT(v + s, te - s, "*/*") ? 0 :
+		    IEQ_LIT(v + s, te - s, "application/*") ? 1 : -1;
 		for (k = 0; k < 2; k++) {
-			const char *t = manifest_types[k];
-			int spec = -1;
+			int spec = wild >= 0 ? wild :
+			    ieqn(v + s, te - s, manifest_types[k],
+			    manifest_type_len[k]) ? 2 : -1;
 
-			if (ieq(v + s, te - s, "*/*"))
-				spec = 0;
-			else if (ieq(v + s, te - s, "application/*"))
-				spec = 1;
-			else if (ieq(v + s, te - s, t))
-				spec = 2;
 			if (spec > st->spec[k] ||
 			    (spec == st->spec[k] && spec >= 0 && q > st->q[k])) {
 				st->spec[k] = spec;
@@ -1290,7 +1379,7 @@ static int request_info(const struct request *rq, struct reqinfo *ri)
 			te++;
 			/* RFC 9112 6.1: chunked must be the final coding,
 			 * and we understand no other: 501. */
-			if (!ieq(v, n, "chunked"))
+			if (!IEQ_LIT(v, n, "chunked"))
 				return 501;
 			break;
 		case F_CONNECTION:
@@ -1548,7 +1637,7 @@ static int parse_range(const char *v, size_t n, uint64_t size,
 	int has_a = 0, has_b = 0;
 	size_t i;
 
-	if (n < 6 || !ieq(v, 6, "bytes=") || memchr(v, ',', n))
+	if (n < 6 || !IEQ_LIT(v, 6, "bytes=") || memchr(v, ',', n))
 		return 0;
 	for (i = 6; i < n && v[i] >= '0' && v[i] <= '9'; i++, has_a = 1) {
 		if (a > (UINT64_MAX - 9) / 10)
@@ -1853,7 +1942,8 @@ static void route(struct reply *r, const struct request *rq,
 		return;
 	}
 	/* absolute-form (RFC 9112 3.2.2): drop scheme and authority */
-	if (tn > 7 && (ieq(tg, 7, "http://") || (tn > 8 && ieq(tg, 8, "https://")))) {
+	if (tn > 7 && tg[0] != '/' && (IEQ_LIT(tg, 7, "http://") ||
+	    (tn > 8 && IEQ_LIT(tg, 8, "https://")))) {
 		const char *p = memchr(tg + 8, '/', tn - 8);
 		size_t skip = p ? (size_t)(p - tg) : tn;
 		tg += skip;
@@ -1861,12 +1951,12 @@ static void route(struct reply *r, const struct request *rq,
 		if (tn == 0)
 			tg = "/", tn = 1;
 	}
-	if (tn == 0 || tg[0] != '/' || memchr(tg, '#', tn)) {
+	if (tn == 0 || tg[0] != '/' || find_byte(tg, 0, tn, '#') < tn) {
 		reply_error(r, E_BAD_REQUEST);
 		return;
 	}
-	q = memchr(tg, '?', tn);
-	pn = q ? (size_t)(q - tg) : tn;
+	pn = find_byte(tg, 0, tn, '?');
+	q = pn < tn ? tg + pn : NULL;
 	if (decode_path(tg, pn, path, &pn)) {
 		reply_error(r, E_BAD_REQUEST);
 		return;

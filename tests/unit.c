@@ -326,6 +326,54 @@ static void test_image(void)
 	expect(!elf_is_dynamic(fake, sizeof fake), "non-ELF is not dynamic");
 }
 
+/* The word-at-a-time scanners against byte-by-byte definitions, on
+ * random buffers biased towards the bytes at the edges of each class. */
+static void test_scanners(void)
+{
+	static const unsigned char edge[] = {
+		0x00, 0x01, 0x09, 0x0a, 0x0d, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80,
+		0x81, 0xa0, 0xfe, 0xff, 'a', 'Z', '/', '%'
+	};
+	char buf[64];
+	unsigned long seed = 12345;
+	int round, bad_t = 0, bad_v = 0, bad_f = 0;
+
+	for (round = 0; round < 200000; round++) {
+		size_t len, i, at, max, want;
+
+		seed = seed * 6364136223846793005ul + 1442695040888963407ul;
+		len = (size_t)(seed >> 33) % sizeof buf;
+		for (i = 0; i < len; i++) {
+			seed = seed * 6364136223846793005ul + 1442695040888963407ul;
+			/* mostly ordinary bytes, so long runs happen */
+			buf[i] = (char)((seed >> 60) < 2 ?
+			    edge[(seed >> 40) % sizeof edge] : 'a' + (seed >> 40) % 26);
+		}
+		at = len ? (size_t)(seed >> 20) % (len + 1) : 0;
+		max = (size_t)(seed >> 10) % 40;
+		for (want = at; want < len && want - at < max &&
+		    (unsigned char)buf[want] > 0x20 &&
+		    (unsigned char)buf[want] < 0x7f; want++)
+			;
+		bad_t += scan_target(buf, at, len, max) != want;
+		for (want = at; want < len; want++) {
+			unsigned char c = (unsigned char)buf[want];
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				break;
+		}
+		bad_v += scan_value(buf, at, len) != want;
+		{
+			unsigned char c = edge[(seed >> 50) % sizeof edge];
+			const char *m = memchr(buf + at, c, len - at);
+			bad_f += find_byte(buf, at, len, c) !=
+			    (m ? (size_t)(m - buf) : len);
+		}
+	}
+	expect(bad_t == 0, "scan_target agrees with the byte-by-byte rule");
+	expect(bad_f == 0, "find_byte agrees with memchr");
+	expect(bad_v == 0, "scan_value agrees with the byte-by-byte rule");
+}
+
 /* The lookup tables are written out by hand: check them against the
  * character sets and names they stand for. */
 static void test_tables(void)
@@ -440,6 +488,7 @@ int main(void)
 	test_routes();
 	test_helpers();
 	test_tables();
+	test_scanners();
 	test_hot_cold();
 	printf("# unit: %d checks, %d failed\n", checks, failures);
 	return failures != 0;
