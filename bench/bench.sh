@@ -10,6 +10,8 @@
 #   LAT_CONNS [256]   connections for the latency run
 #   IDLE_CONNS [10000] idle keep-alive connections held during the idle run
 #   COLD_RUNS [20]    starts per server for the cold-start median
+#   ONLY [all]        measure only these metrics, comma-separated, of:
+#                     v2 manifest head layer close lat idle cold
 #   SERVER_CPU [1] CLIENT_CPU [0]   taskset pinning
 #   QUINISTRY [./quinistry]  NGINX [nginx from PATH]
 #   BENCH_OUT [bench/last-run.md]   Markdown copy of the result table
@@ -25,7 +27,7 @@ while getopts "d:r:o:h" opt; do
     d) DURATION=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     o) BENCH_OUT=$OPTARG ;;
-    h) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
@@ -392,6 +394,7 @@ lg_run() {
 both() { # both FUNC KEY ARGS...: ROUNDS x (quinistry, nginx)
     local f=$1 key=$2 r s
     shift 2
+    case ",${ONLY:-$key}," in *",$key,"*) ;; *) return 0 ;; esac
     for r in $(seq "$ROUNDS"); do
         # alternate the order so that drift hits both servers alike
         for s in $([ $((r % 2)) = 1 ] && echo q n || echo n q); do
