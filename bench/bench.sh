@@ -366,6 +366,7 @@ wrk_run() {
     rec "$key" "$srv" "$rps"
     CPU[$key,$srv]=$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v s="$DUR_S" -v r="$req" \
         'BEGIN{printf "%.0f%% %.1fus/req", 100*d/hz/s, (r>0 ? 1e6*d/hz/r : 0)}')
+    rec "$key.us" "$srv" "$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v r="$req" 'BEGIN{ if (r > 0) printf "%.2f", 1e6*d/hz/r; else print "n/a" }')"
     warn_if "$srv" "$key" "$(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')"
     if [ -n "$lat" ]; then
         rec "$key.p50" "$srv" "$(to_ms "$(echo "$out" | awk '$1=="50%"{print $2}')")"
@@ -388,6 +389,7 @@ lg_run() {
     rec "$key" "$srv" "$rps"
     CPU[$key,$srv]=$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v s="$DUR_S" -v r="$req" \
         'BEGIN{printf "%.0f%% %.1fus/req", 100*d/hz/s, (r>0 ? 1e6*d/hz/r : 0)}')
+    rec "$key.us" "$srv" "$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v r="$req" 'BEGIN{ if (r > 0) printf "%.2f", 1e6*d/hz/r; else print "n/a" }')"
     err=$(echo "$out" | sed -n 's/.*errors=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p')
     case $err in "0 0" | "") ;; *) warn_if "$srv" "$key" "errors/non-2xx: $err" ;; esac
 }
@@ -534,6 +536,8 @@ addm "GET manifest by tag req/s, $CONNS keep-alive conns (wrk)" manifest 0 highe
 addm "HEAD manifest req/s, $CONNS keep-alive conns (loadgen)" head 0 higher 1 "r>=1.2"
 addm "GET layer blob MB/s (body only, 1 MB = 1e6 B), $CONNS keep-alive conns (loadgen)" layer 0 higher "$MB" "r>=1.0"
 addm "GET manifest req/s, new connection per request, $CONNS concurrent (loadgen)" close 0 higher 1 "r>=1.0"
+addm "server CPU per HEAD manifest, us (utime+stime / requests)" head.us 1 lower
+addm "server CPU per new-connection GET manifest, us (utime+stime / requests)" close.us 1 lower
 addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
 addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower 1 "r<=1.0"
 addm "GET manifest req/s at $LAT_CONNS conns (wrk)" lat 0 higher
