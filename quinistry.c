@@ -27,9 +27,9 @@
  * HTTP/1.1 parsed by hand. It runs on Linux (it reads /proc/self/exe) and
  * uses Linux where that pays: accept4(), deferred accept and socket
  * options inherited from the listener, and sendfile() of the layer from a
- * memfd. The file reads top to
- * bottom: limits, types, utilities, the image, HTTP parsing, request
- * semantics, routes, the connection state machine, the event loop, main.
+ * memfd. The file reads top to bottom: limits, types, utilities, the
+ * image, HTTP parsing, request semantics, routes, the connection state
+ * machine, the event loop, main.
  */
 #define _GNU_SOURCE /* accept4() (POSIX.1-2024), memfd_create(), MSG_MORE */
 
@@ -142,8 +142,8 @@
 #define LISTEN_BACKLOG 4096
 /* TCP_DEFER_ACCEPT: the kernel hands us a connection once its first bytes
  * have arrived, so the request is read right after accept() instead of
- * one poll() pass later (the new-connection rate rises and the server's
- * CPU per connection falls by about a quarter, measured). A client that
+ * one poll() pass later (measured: the server's CPU per new connection
+ * falls by about 30%). A client that
  * connects and says nothing is accepted anyway after about this long
  * (the kernel counts it in SYN-ACK retransmits, the first after 1 s),
  * and only then does its idle timeout start. */
