@@ -166,7 +166,7 @@
 #define MAX_SELF (64 * 1024 * 1024)
 /* Bodies at least this long that come from the layer are sent with
  * sendfile() from an in-memory file, so the kernel passes pages instead
- * of copying ~100 KiB per pull; shorter ones (ranges) go with writev(). */
+ * of copying ~100 KiB per pull; shorter ones (ranges) go with send(). */
 #define SENDFILE_MIN (16 * 1024)
 /* Largest JSON document we emit (config and manifests are ~500 bytes). */
 #define MAX_JSON 2048
@@ -2341,10 +2341,18 @@ static int conn_write_sendfile(struct conn *c);
 
 static int conn_write(struct conn *c)
 {
+	/* The last response of a connection we are about to close goes with
+	 * MSG_MORE: the kernel holds its final segment until close() (or the
+	 * lingering shutdown()) adds the FIN to it, so the client gets data
+	 * and FIN in one segment instead of two (RFC 9293 section 3.6 lets a
+	 * FIN ride on data). */
+	int flags = c->keep ? 0 : MSG_MORE;
+
 	if (c->zero_copy)
 		return conn_write_sendfile(c);
 	for (;;) {
 		struct iovec iov[2];
+		struct msghdr mh;
 		int n = 0;
 		ssize_t w;
 
@@ -2358,7 +2366,16 @@ static int conn_write(struct conn *c)
 		}
 		if (n == 0)
 			return 1;
-		w = writev(c->fd, iov, n);
+		/* send()/sendmsg() go straight to the socket layer; read() and
+		 * writev() first pass through the file layer. */
+		if (n == 1) {
+			w = send(c->fd, iov[0].iov_base, iov[0].iov_len, flags);
+		} else {
+			memset(&mh, 0, sizeof mh);
+			mh.msg_iov = iov;
+			mh.msg_iovlen = (size_t)n;
+			w = sendmsg(c->fd, &mh, flags);
+		}
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -2406,8 +2423,8 @@ static void conn_run(struct conn *c)
 				conn_close(c);
 				return;
 			}
-			n = read(c->fd, c->buf->in + c->buf->len,
-			    c->buf->cap - c->buf->len);
+			n = recv(c->fd, c->buf->in + c->buf->len,
+			    c->buf->cap - c->buf->len, 0);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -2904,7 +2921,7 @@ static void setup_listener(const char *spec)
 	}
 	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	/* Set once here, Linux passes them on to every accepted socket:
-	 * responses are whole writev()s, so send them at once (no Nagle),
+	 * responses are whole send()s, so send them at once (no Nagle),
 	 * and bound each connection's send buffer (SNDBUF_BYTES). */
 	setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(listen_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
@@ -2919,6 +2936,19 @@ static void setup_listener(const char *spec)
 		    strerror(errno));
 		exit(1);
 	}
+	/* Delayed ACKs from the first byte (TCP_QUICKACK 0 puts a socket in
+	 * Linux's "pingpong" mode, which accepted sockets inherit; it must be
+	 * set after listen(), which resets the listener's ACK state). A new
+	 * connection starts in quick-ACK mode, so the kernel would acknowledge
+	 * the request in a segment of its own, microseconds before the
+	 * response that carries the same ACK (RFC 9293 section 3.8.6.3 allows
+	 * the delay). The price: a client that writes its request head in
+	 * two small pieces without TCP_NODELAY waits one delayed-ACK timeout
+	 * (~40 ms here) for Nagle to release the second piece, now on its
+	 * first request too; Linux's default already makes it wait on every
+	 * later one. curl and Go clients (docker, containerd, podman,
+	 * skopeo) set TCP_NODELAY. */
+	setsockopt(listen_fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
 	sl = sizeof ss;
 	getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
 	if (ss.ss_family == AF_INET6) {

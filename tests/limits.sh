@@ -2,8 +2,8 @@
 # Resource limits and process behaviour: the connection cap (-c) drops the
 # longest-idle connection to serve a new one; a flood past the descriptor
 # limit neither spins the CPU nor stops the server, which recovers once
-# descriptors free up; SIGINT exits 0; nothing is ever written to the
-# filesystem (checked with strace). One "ok - "/"not ok - " line per check.
+# descriptors free up; SIGINT exits 0; no needless segment on the wire
+# (tcpdump); nothing is ever written to the filesystem (strace). One "ok - "/"not ok - " line per check.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
@@ -148,6 +148,41 @@ wait $(jobs -p | grep -v "^$SPID$") 2>/dev/null
 sleep 0.5
 check "after the flood the server serves again" test "$(get /v2/quinistry/tags/list)" = 200
 kill "$SPID"; wait "$SPID" 2>/dev/null
+
+# --- on the wire (tcpdump): no segment that the response could carry.
+# The request is not acknowledged on its own (TCP_QUICKACK 0 on the
+# listener: the ACK rides on the response), and the last response of a
+# connection we close carries our FIN (MSG_MORE, then close()).
+if command -v tcpdump >/dev/null && [ "$(id -u)" = 0 ]; then
+	start "$T/w.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
+	P=${ADDR##*:}
+	tcpdump -i lo -nn -U --immediate-mode -w "$T/w.pcap" "tcp port $P" 2>"$T/td.err" &
+	TD=$!
+	for _ in $(seq 100); do grep -q 'listening on' "$T/td.err" && break; sleep 0.05; done
+	# one connection that asks to close, then one kept alive (curl closes it)
+	curl -s -o /dev/null -H 'Connection: close' "http://$ADDR/v2/quinistry/manifests/latest"
+	curl -s -o /dev/null "http://$ADDR/v2/quinistry/manifests/latest"
+	sleep 0.3
+	kill -INT "$TD"; wait "$TD" 2>/dev/null
+	# per connection, what we sent: "segments pure-ACKs-before-data flags-of-first-data"
+	tcpdump -nn -r "$T/w.pcap" 2>/dev/null | awk -v p="127.0.0.1.$P" '
+		$3 == p { c = $5; sub(/:$/, "", c); if (!(c in n)) order[k++] = c
+			n[c]++; f = $7; l = $NF
+			if (!(c in data)) { if (l > 0) data[c] = f; else if (f == "[.],") acks[c]++ } }
+		END { for (i = 0; i < k; i++) { c = order[i]; print n[c], acks[c] + 0, data[c] } }' >"$T/w.sum"
+	{ read -r n1 a1 f1; read -r n2 a2 f2; } <"$T/w.sum"
+	check "Connection: close: we send 3 segments (SYN-ACK, response with FIN, last ACK), saw: $(head -1 "$T/w.sum" | tr '\n' ' ')" \
+		test "${n1:-0}" = 3 -a "${a1:-1}" = 0
+	check "Connection: close: the response segment carries our FIN (flags ${f1:-none})" \
+		test "${f1#*F}" != "${f1:-}"
+	check "keep-alive: the request is acknowledged only by the response (saw: $(sed -n 2p "$T/w.sum"))" \
+		test "${a2:-1}" = 0 -a -n "${f2:-}"
+	kill "$SPID"; wait "$SPID" 2>/dev/null
+elif [ "${CI:-}" = true ]; then
+	nok "tcpdump missing (or not root)"
+else
+	echo "skip - segments on the wire: tcpdump not installed or not root"
+fi
 
 # --- SIGINT (Ctrl-C) ends it cleanly too
 start "$T/c.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
