@@ -13,6 +13,11 @@
 #   ONLY [all]        measure only these metrics, comma-separated, of:
 #                     v2 manifest head layer close lat idle cold
 #   SERVER_CPU [1] CLIENT_CPU [0]   taskset pinning
+#   LOOPBACK_RPS [auto] 1: while measuring, steer all TCP receive work on lo
+#                     to the server's core (RPS), so that the server, not
+#                     the load generator, runs out of CPU; needs root, the
+#                     old setting is put back on exit.  0: kernel default.
+#                     auto: 1 when it can be set.
 #   QUINISTRY [./quinistry]  NGINX [nginx from PATH]
 #   BENCH_OUT [bench/last-run.md]   Markdown copy of the result table
 # Needs: nginx (Debian nginx-light), wrk, curl, gcc, taskset (util-linux).
@@ -27,7 +32,7 @@ while getopts "d:r:o:h" opt; do
     d) DURATION=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     o) BENCH_OUT=$OPTARG ;;
-    h) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
@@ -82,6 +87,42 @@ if [ "$NCPU" -lt 2 ]; then
     SERVER_CPU=0 CLIENT_CPU=0
 fi
 
+# Loopback receive steering. On loopback the kernel runs the receiving
+# end's TCP work inside the sender's system call, on the sender's core: by
+# default the client's core does the server's receive work (handshakes,
+# requests, the server's half of each close). With one core for the client,
+# the load generator then runs out of CPU before the server does (measured,
+# new connection per request: loadgen 2.9 s of CPU per 3 s run while
+# quinistry's core was ~50% busy and nginx's ~70%), and the run measures the
+# client. RPS (Receive Packet Steering, Documentation/networking/scaling.rst
+# in the kernel) with the server's core as the only target queues every
+# packet that arrives on lo to that core, so the server's core does all the
+# receive work (its own, and the client's, which it already did before) and
+# the client's core only the client's system calls: the server is the
+# bottleneck, which is what a server benchmark should measure. It costs an
+# inter-processor interrupt per batch of steered packets, so absolute rates
+# are lower than without it; the ratios are what the targets are about.
+LOOPBACK_RPS=${LOOPBACK_RPS:-auto}
+RPS_FILE=/sys/class/net/lo/queues/rx-0/rps_cpus
+RPS_OLD=''
+rps_restore() {
+    [ -n "$RPS_OLD" ] || return 0
+    echo "$RPS_OLD" >"$RPS_FILE"
+    RPS_OLD=''
+}
+RPS_STATE="kernel default (no RPS on lo): the receiving end's TCP work runs on the sender's core"
+rps_enable() { # called once the exit trap that puts the setting back is set
+    [ "$LOOPBACK_RPS" != 0 ] && [ "$NCPU" -ge 2 ] || return 0
+    if [ -w "$RPS_FILE" ] && RPS_OLD=$(cat "$RPS_FILE") &&
+        printf '%x\n' $(( 1 << SERVER_CPU )) >"$RPS_FILE"; then
+        RPS_STATE="RPS on lo to CPU $SERVER_CPU (rps_cpus $(cat "$RPS_FILE"), was $RPS_OLD; put back after the run): all TCP receive work runs on the server's core"
+    else
+        rps_restore 2>/dev/null
+        [ "$LOOPBACK_RPS" = 1 ] && die "LOOPBACK_RPS=1 needs root (writes $RPS_FILE)"
+        echo "bench: note: cannot set RPS on lo (not root?); measuring with the kernel default" >&2
+    fi
+}
+
 # file descriptors: idle run needs IDLE_CONNS in the client and in the server
 HARD_NOFILE=$(ulimit -Hn)
 [ "$HARD_NOFILE" = unlimited ] && HARD_NOFILE=1048576
@@ -98,6 +139,7 @@ chmod 755 "$T" # nginx workers run as nobody and must read the docroot
 QPID='' NPID='' IDLEPID=''
 cleanup() {
     trap - EXIT INT TERM
+    rps_restore
     exec 7>&-
     local p
     for p in $IDLEPID $QPID $NPID; do
@@ -407,12 +449,14 @@ both() { # both FUNC KEY ARGS...: ROUNDS x (quinistry, nginx)
 }
 
 # ---- header --------------------------------------------------------------------
+rps_enable
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 HDR="date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 kernel: $(uname -srm); load average at start: $LOADAVG
 cpu: ${CPU_MODEL:-unknown}; nproc: $NCPU
 pinning: servers on CPU $SERVER_CPU (taskset -c $SERVER_CPU), load generators (wrk -t1, loadgen) on CPU $CLIENT_CPU
+loopback receive steering: $RPS_STATE
 servers: $QVERSION ($QUINISTRY -q -c $MAXCONN) vs $("$NGINX" -v 2>&1 | sed 's/.*version: //') (worker_processes 1, access_log off, sendfile on, open_file_cache, etag off, keepalive_requests 1e9)
 load: wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), loadgen (bench/loadgen.c); $DURATION per run, $ROUNDS round(s), median; $CONNS conns unless stated
 response head bytes for GET manifest: quinistry $HEADQ, nginx $HEADN (nginx adds Server, Last-Modified, Accept-Ranges)"
