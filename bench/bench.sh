@@ -551,12 +551,16 @@ NLINK=$(linkage "$NGINX")
 ROWS=()
 # The issue's targets: "r>=1.2" is on the ratio column, "q<1024" on
 # quinistry's own value. A row without one is context.
-MET=0 MISSED=0
+MET=0 MISSED=0 UNMEASURED=0
 verdict() { # verdict TARGET Q RATIO: sets VERDICT ("ratio >=1.2: met", "...: MISSED")
     local t=$1 v what
     VERDICT=
     [ -n "$t" ] || return 0
     case $t in r*) v=$3 what="ratio" ;; *) v=$2 what="quinistry" ;; esac
+    if [ "$v" = n/a ] || [ -z "$v" ]; then # not measured (ONLY=...)
+        UNMEASURED=$((UNMEASURED + 1)); VERDICT="$what ${t:1}: not measured"
+        return 0
+    fi
     if awk -v v="$v" -v op="${t:1:2}" -v lim="${t//[^0-9.]/}" 'BEGIN{
         if (v == "n/a" || v == "") exit 1
         if (op == ">=") exit !(v >= lim); if (op == "<=") exit !(v <= lim)
@@ -566,13 +570,17 @@ verdict() { # verdict TARGET Q RATIO: sets VERDICT ("ratio >=1.2: met", "...: MI
         MISSED=$((MISSED + 1)); VERDICT="$what ${t:1}: MISSED"
     fi
 }
-row() { verdict "${5:-}" "$2" "$4"; ROWS+=("$1|$2|$3|$4|$VERDICT"); } # metric | q | n | ratio | target
+# row LABEL Q N RATIO [TARGET] [EXACT]: the verdict uses EXACT (the unrounded
+# ratio or value) when given, so 0.997 is not "1.00: met"
+row() { verdict "${5:-}" "${6:-$2}" "${6:-$4}"; ROWS+=("$1|$2|$3|$4|$VERDICT"); } # metric | q | n | ratio | target
 fmt() { awk -v x="$1" -v d="$2" 'BEGIN{ if (x == "n/a" || x == "") print "n/a"; else printf "%.*f", d, x }'; }
 addm() { # addm LABEL KEY DECIMALS DIRECTION [scale] [target]
     local q n sc=${5:-1}
     q=$(awk -v x="$(med "$2" q)" -v s="$sc" 'BEGIN{ if (x == "n/a") print x; else print x*s }')
     n=$(awk -v x="$(med "$2" n)" -v s="$sc" 'BEGIN{ if (x == "n/a") print x; else print x*s }')
-    row "$1 ($4 is better)" "$(fmt "$q" "$3")" "$(fmt "$n" "$3")" "$(ratio "$q" "$n")" "${6:-}"
+    local exact=$q
+    case ${6:-} in r*) exact=$(awk -v a="$q" -v b="$n" 'BEGIN{ if (b+0 == 0 || a == "n/a" || b == "n/a") print "n/a"; else printf "%.6f", a/b }') ;; esac
+    row "$1 ($4 is better)" "$(fmt "$q" "$3")" "$(fmt "$n" "$3")" "$(ratio "$q" "$n")" "${6:-}" "$exact"
 }
 MB=$(awk -v s="$LAYER_SIZE" 'BEGIN{print s/1e6}')
 addm "GET /v2/ req/s, $CONNS keep-alive conns (wrk)" v2 0 higher
@@ -617,7 +625,7 @@ print_md() {
 }
 notes() {
     local k
-    echo "targets: $MET met, $MISSED missed"
+    echo "targets: $MET met, $MISSED missed$([ "$UNMEASURED" = 0 ] || echo ", $UNMEASURED not measured")"
     echo "server CPU use (CPU $SERVER_CPU, utime+stime from /proc) and CPU time per request, last round:"
     for k in v2 manifest head layer close lat idle.before idle idle.after; do
         printf '  %-9s quinistry %-22s nginx %s\n' "$k" "${CPU[$k,q]:-}" "${CPU[$k,n]:-}"
