@@ -26,8 +26,9 @@
  * Design: libc only, one thread, one poll() loop, non-blocking sockets,
  * HTTP/1.1 parsed by hand. It runs on Linux (it reads /proc/self/exe) and
  * uses Linux where that pays: accept4(), deferred accept and socket
- * options inherited from the listener, and sendfile() of the layer from a
- * memfd. The file reads top to bottom: limits, types, utilities, the
+ * options inherited from the listener (delayed ACKs from the first byte
+ * among them), MSG_MORE so that a FIN rides on the last response, and
+ * sendfile() of the layer from a memfd. The file reads top to bottom: limits, types, utilities, the
  * image, HTTP parsing, request semantics, routes, the connection state
  * machine, the event loop, main.
  */
