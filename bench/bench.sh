@@ -102,6 +102,8 @@ fi
 # bottleneck, which is what a server benchmark should measure. It costs an
 # inter-processor interrupt per batch of steered packets, so absolute rates
 # are lower than without it; the ratios are what the targets are about.
+# (A run killed with SIGKILL cannot put it back: the header line says what
+# it was; echo that value > /sys/class/net/lo/queues/rx-0/rps_cpus.)
 LOOPBACK_RPS=${LOOPBACK_RPS:-auto}
 RPS_FILE=/sys/class/net/lo/queues/rx-0/rps_cpus
 RPS_OLD=''
