@@ -185,8 +185,9 @@ static int cmd_freeport(void)
 
 /* cmd_run is written to cost the client as little as possible per request,
  * so that on a 2-core machine the load generator's core runs out as late
- * as it can (measured, HEAD: 2.45-2.69 s of CPU in a 3 s run, against
- * 2.75-2.97 s with poll() over every connection each pass): epoll (a connection is registered once, not scanned every
+ * as it can (measured, 3 s HEAD runs: 2.69-2.79 s of CPU, user and
+ * system, against 2.96-2.97 s with poll() over every connection each
+ * pass): epoll (a connection is registered once, not scanned every
  * pass), the next request sent as soon as a response is complete (no wait
  * for POLLOUT on a socket that has room), and on a new connection the
  * request sent right after connect() (on loopback the handshake is usually
