@@ -44,6 +44,6 @@ fuzz:
 	tests/fuzz.sh
 
 clean:
-	rm -f quinistry quinistry-asan
+	rm -rf quinistry quinistry-asan quinistry.tar quinistry-oci
 
 .PHONY: all asan deps run test bench fuzz clean
