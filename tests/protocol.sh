@@ -183,25 +183,24 @@ req GET "/v2/quinistry/blobs/$CONFIG" -H "If-None-Match: \"sha256:other\""
 check "If-None-Match other tag: 200" test "$S" = 200
 
 # --- tags, catalog, referrers
+page() { # page PATH BODY DESC: GET PATH answers exactly BODY
+	req GET "$1"
+	check "$3" test "$(body)" = "$2"
+}
+NO_TAGS='{"name":"quinistry","tags":[]}' TAGS='{"name":"quinistry","tags":["latest"]}'
 req GET /v2/quinistry/tags/list
-check "tags/list" test "$S:$(body)" = '200:{"name":"quinistry","tags":["latest"]}'
+check "tags/list" test "$S:$(body)" = "200:$TAGS"
 check "tags/list is JSON with its digest" test "$(hdr content-type):$(hdr docker-content-digest)" = "application/json:sha256:$(sha "$T/b")"
-req GET "/v2/quinistry/tags/list?n=0"
-check "tags/list?n=0 is empty" test "$(body)" = '{"name":"quinistry","tags":[]}'
-req GET "/v2/quinistry/tags/list?n=1"
-check "tags/list?n=1 has latest" test "$(body)" = '{"name":"quinistry","tags":["latest"]}'
-req GET "/v2/quinistry/tags/list?last=latest"
-check "tags/list?last=latest is empty" test "$(body)" = '{"name":"quinistry","tags":[]}'
-req GET "/v2/quinistry/tags/list?n=5&last=a"
-check "tags/list?n=5&last=a has latest" test "$(body)" = '{"name":"quinistry","tags":["latest"]}'
+page "/v2/quinistry/tags/list?n=0" "$NO_TAGS" "tags/list?n=0 is empty"
+page "/v2/quinistry/tags/list?n=1" "$TAGS" "tags/list?n=1 has latest"
+page "/v2/quinistry/tags/list?last=latest" "$NO_TAGS" "tags/list?last=latest is empty"
+page "/v2/quinistry/tags/list?n=5&last=a" "$TAGS" "tags/list?n=5&last=a has latest"
 req GET "/v2/quinistry/tags/list?n=-1"
 check "tags/list?n=-1: 400 PAGINATION_NUMBER_INVALID" test "$S:$(errcode)" = 400:PAGINATION_NUMBER_INVALID
 req GET /v2/_catalog
 check "_catalog" test "$S:$(body)" = '200:{"repositories":["quinistry"]}'
-req GET "/v2/_catalog?n=0"
-check "_catalog?n=0 is empty" test "$(body)" = '{"repositories":[]}'
-req GET "/v2/_catalog?last=quinistry"
-check "_catalog?last=quinistry is empty" test "$(body)" = '{"repositories":[]}'
+page "/v2/_catalog?n=0" '{"repositories":[]}' "_catalog?n=0 is empty"
+page "/v2/_catalog?last=quinistry" '{"repositories":[]}' "_catalog?last=quinistry is empty"
 req GET "/v2/quinistry/referrers/$DOCKER"
 check "referrers: empty OCI index" \
 	test "$S:$(hdr content-type):$(body)" = '200:application/vnd.oci.image.index.v1+json:{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
@@ -298,12 +297,68 @@ check "log line: time, client, method, target, status, bytes, what" \
 check "log line for a layer" grep -qE " GET /v2/quinistry/blobs/$LAYER 200 $SIZE layer$" "$T/log"
 check "log line for an error" grep -qE " GET /v2/quinistry/manifests/v1 404 [0-9]+ error$" "$T/log"
 
-# --- shutdown (the binary is PID 1 in its container)
+# --- shutdown (the binary is PID 1 in its container). At SIGTERM the idle
+# keep-alive connections close at once and a response under way finishes;
+# then the process exits, long before the grace (SHUTDOWN_GRACE_MS) that
+# it would wait out if the idle ones were left open.
+GRACE=$(limit SHUTDOWN_GRACE_MS 500)
+H=${ADDR%:*} P=${ADDR##*:}
+answered() { # answered FD: GET /v2/ on FD, its whole response read back
+	local line len=0 body
+	printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n' >&"$1"
+	while IFS= read -r -t 2 line <&"$1" && [ -n "${line%$'\r'}" ]; do
+		case ${line,,} in content-length:*) len=${line//[!0-9]/} ;; esac
+	done
+	read -r -t 2 -N "$len" body <&"$1" && [ "$body" = '{}' ]
+}
+eof_at() { # eof_at FD FILE: read FD to its end (into FILE.data), in the
+	# background; then the time in µs goes to FILE
+	{ timeout 3 cat <&"$1" >"$2.data"; echo "${EPOCHREALTIME/./}" >"$2"; } &
+	READERS+=($!)
+}
+whole() { # whole FILE: how many complete responses FILE holds, and the rest
+	python3 -c 'import re,sys
+d = open(sys.argv[1], "rb").read(); i = n = 0
+while True:
+    e = d.find(b"\r\n\r\n", i)
+    m = re.search(rb"(?im)^content-length: *([0-9]+)", d[i:e]) if e > 0 else None
+    if not m or e + 4 + int(m.group(1)) > len(d): break
+    i, n = e + 4 + int(m.group(1)), n + 1
+print(n, "and nothing else" if i == len(d) else "and a cut one")' "$1"
+}
+READERS=() idle=0
+for fd in 5 6 7; do
+	eval "exec $fd<>/dev/tcp/$H/$P"
+	answered $fd && idle=$((idle + 1))
+	eof_at $fd "$T/idle$fd"
+done
+# 40 layer requests at once: their responses fill the socket buffers, so
+# at SIGTERM one of them is under way
+exec 8<>"/dev/tcp/$H/$P"
+for i in $(seq 40); do
+	printf 'GET /v2/quinistry/blobs/%s HTTP/1.1\r\nHost: x\r\n\r\n' "$LAYER"
+done >&8
+sleep 0.3
+t0=${EPOCHREALTIME/./}
 kill -TERM "$SPID"
-t0=$(date +%s%N)
+eof_at 8 "$T/busy"
+exec 5<&- 6<&- 7<&- 8<&-
 wait "$SPID"; rc=$?
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-check "SIGTERM: exit status 0 within 1 s (${ms} ms)" test "$rc" = 0 -a "$ms" -lt 1000
+ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+wait "${READERS[@]}"
+waits=() worst=0
+for fd in 5 6 7; do
+	w=$(( ($(cat "$T/idle$fd") - t0) / 1000 ))
+	[ -s "$T/idle$fd.data" ] && w=9999
+	waits+=($w); [ $w -gt $worst ] && worst=$w
+done
+check "SIGTERM: $idle of 3 idle keep-alive connections, each closed within $((GRACE * 2 / 5)) ms (${waits[*]} ms)" \
+	test $idle = 3 -a $worst -lt $((GRACE * 2 / 5))
+read -r n rest < <(whole "$T/busy.data")
+check "SIGTERM: the response under way completes, no later one starts ($n of 40 whole responses $rest)" \
+	test "$rest" = "and nothing else" -a "$n" -ge 1 -a "$n" -lt 40
+check "SIGTERM: exit status 0 within $((GRACE * 3 / 5)) ms, not at the end of the $GRACE ms grace (${ms} ms)" \
+	test "$rc" = 0 -a "$ms" -lt $((GRACE * 3 / 5))
 
 # --- options
 check "--help prints usage, exit 0" bash -c "'$Q' --help | grep -q '^usage: quinistry'"
@@ -332,7 +387,7 @@ if command -v cc >/dev/null; then
 	"$T/dyn" -l 127.0.0.1:0 2>"$T/dynlog" & PIDS+=($!)
 	sleep 0.3
 	check "a dynamic build warns that its image will not run" grep -q 'dynamically linked' "$T/dynlog"
-	if ! readelf -l "$Q" 2>/dev/null | grep -q INTERP; then
+	if is_static; then
 		check "the static build does not warn" bash -c "! grep -q 'dynamically linked' '$T/log'"
 	fi
 fi
