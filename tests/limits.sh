@@ -31,10 +31,9 @@ kill "$SPID"; wait "$SPID" 2>/dev/null
 
 # --- cold keep-alive connections (quiet > HOT_IDLE_MS) are still heard,
 # promptly when the server is quiet and within COLD_POLL_MS under load
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 cold_request() { # one request on an already-cold connection; prints ms
 	local t0
-	t0=$(date +%s%N)
+	t0=$(now_ms)
 	printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n' >&8
 	IFS= read -r -t 3 line <&8 && ms_since "$t0"
 }
@@ -94,10 +93,8 @@ if command -v strace >/dev/null && [ -x "$T/loadgen" ]; then
 		test "$full" -ge 1 -a "$full" -le 11
 	check "the 600 idle connections were all kept ($(sed -n 's/^still_open //p' "$T/idle.out"))" grep -q '^still_open 600$' "$T/idle.out"
 	kill "$SPID"; wait "$SPID" 2>/dev/null
-elif [ "${CI:-}" = true ]; then
-	nok "strace or loadgen missing"
 else
-	echo "skip - poll() under load: strace not installed"
+	missing "poll() under load" "strace or loadgen missing"
 fi
 
 # --- -t: keep-alive connections idle that long are closed (the default,
@@ -106,14 +103,14 @@ start "$T/idle.log" "$Q" -q -l 127.0.0.1:0 -t 2 || nok "server with -t 2 starts"
 H=${ADDR%:*} P=${ADDR##*:}
 exec 8<>"/dev/tcp/$H/$P"
 printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n' >&8
-t0=$(date +%s%N)
+t0=$(now_ms)
 IFS= read -r -t 3 line <&8
 timeout 6 cat <&8 >/dev/null   # returns when the server closes
 ms=$(ms_since "$t0")
 check "-t 2: an idle keep-alive connection is closed after ${ms} ms (1500-4000)" test "$ms" -ge 1500 -a "$ms" -le 4000
 exec 8<&-
 exec 8<>"/dev/tcp/$H/$P"
-t0=$(date +%s%N)
+t0=$(now_ms)
 timeout 6 cat <&8 >/dev/null
 ms=$(ms_since "$t0")
 # the kernel holds it back for DEFER_ACCEPT_S (1 s), then the 2 s run
@@ -131,7 +128,7 @@ kill "$SPID"; wait "$SPID" 2>/dev/null
 (ulimit -Sn 64 -Hn 64; for fd in $(seq 20 49); do eval "exec $fd</dev/null"; done
  exec "$Q" -q -l 127.0.0.1:0 -c 1000) 2>"$T/b.log" &
 SPID=$!; PIDS+=($SPID)
-wait_listening "$T/b.log"
+wait_listening "$T/b.log" "$SPID"
 check "a -c larger than the descriptor limit is clamped, with a message" grep -q 'descriptor limit 64 allows' "$T/b.log"
 H=${ADDR%:*} P=${ADDR##*:}
 # 200 clients that connect and send half a request head, then wait
@@ -178,16 +175,14 @@ if command -v tcpdump >/dev/null && [ "$(id -u)" = 0 ]; then
 	check "keep-alive: the request is acknowledged only by the response (saw: $(sed -n 2p "$T/w.sum"))" \
 		test "${a2:-1}" = 0 -a -n "${f2:-}"
 	kill "$SPID"; wait "$SPID" 2>/dev/null
-elif [ "${CI:-}" = true ]; then
-	nok "tcpdump missing (or not root)"
 else
-	echo "skip - segments on the wire: tcpdump not installed or not root"
+	missing "segments on the wire" "tcpdump not installed or not root"
 fi
 
 # --- SIGINT (Ctrl-C) ends it cleanly too
 start "$T/c.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
-kill -INT "$SPID"; t0=$(date +%s%N); wait "$SPID"; rc=$?
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -INT "$SPID"; t0=$(now_ms); wait "$SPID"; rc=$?
+ms=$(ms_since "$t0")
 check "SIGINT: exit status 0 within 1 s (${ms} ms)" test "$rc" = 0 -a "$ms" -lt 1000
 
 # --- the server never writes to the filesystem
@@ -207,9 +202,7 @@ if command -v strace >/dev/null; then
 	else
 		ok "the server never writes to the filesystem (strace: read-only opens only)"
 	fi
-elif [ "${CI:-}" = true ]; then
-	nok "strace missing"
 else
-	echo "skip - filesystem writes: strace not installed"
+	missing "filesystem writes" "strace not installed"
 fi
 exit 0
