@@ -66,6 +66,9 @@ cri() { # instance args...: our CRI client against instance A or B
 }
 manifest() { PYTHONPATH=$T/py "$PY" tests/cri/cri.py "$@"; }
 val() { sed -n "s/^$1 //p" "$2" | head -n 1; } # key file
+fact() { local v=$1$2; echo "${!v}"; } # P_ or C_, name: from the manifests
+# verdict STATUS WORDS...: check_status with the words as one description.
+verdict() { local s=$1; shift; check_status "$s" "$*"; }
 ctr_() { local i=$1; shift; timeout 120 ctr -a "$T/$i/containerd.sock" -n k8s.io "$@"; }
 show() { sed 's/^/# /' "$@" | tail -n 20; } # the end of a log, as comments
 
@@ -303,7 +306,9 @@ EOF
 		nok "cri: containerd $1 answers CRI and is ready (runtime and network)"
 		return 1
 	fi
-	ok "cri: containerd $1 with CRI ready on its own socket ($(val runtime "$d/version") $(val version "$d/version"), CRI $(val api "$d/version"))"
+	local v=$d/version
+	ok "cri: containerd $1 with CRI ready on its own socket" \
+		"($(val runtime "$v") $(val version "$v"), CRI $(val api "$v"))"
 	if ! ctr_ "$1" images import "$T/pause.tar" >"$d/pause-import.out" 2>&1 ||
 		! cri "$1" image-status "$PAUSE_REF" >/dev/null 2>&1; then
 		show "$d/pause-import.out"; nok "cri: import $PAUSE_REF into $1's k8s.io namespace"
@@ -327,17 +332,20 @@ run_pod() {
 		nok "cri: $n pod from $m runs on $i (RunPodSandbox, CreateContainer, StartContainer)"
 		return 1
 	fi
-	ok "cri: $n pod from $m runs on $i: pod IP $(val pod_ip "$POD_OUT"), image pulled: $(val pulled "$POD_OUT"), state $(val state "$POD_OUT")"
+	ok "cri: $n pod from $m runs on $i: pod IP $(val pod_ip "$POD_OUT")," \
+		"image pulled: $(val pulled "$POD_OUT"), state $(val state "$POD_OUT")"
 }
 
-# ready NAME MANIFEST: the readiness probe on the pod IP (kubelet-style).
+# ready NAME MANIFEST TIMEOUT: the readiness probe on the pod IP (kubelet-style).
 ready() {
-	local n=$1 ip
+	local n=$1 ip out=$T/$1.probe
 	ip=$(val pod_ip "$T/$n.run")
-	if manifest probe "$2" "$ip" >"$T/$n.probe" 2>&1; then
-		ok "cri: $n ready: kubelet probe GET $(val url "$T/$n.probe") -> $(val code "$T/$n.probe") in $(val ms "$T/$n.probe") ms (timeout ${3}s, try $(val attempts "$T/$n.probe"))"
+	if manifest probe "$2" "$ip" >"$out" 2>&1; then
+		ok "cri: $n ready: kubelet probe GET $(val url "$out") ->" \
+			"$(val code "$out") in $(val ms "$out") ms (timeout ${3}s," \
+			"try $(val attempts "$out"))"
 	else
-		show "$T/$n.probe" "$(val log "$T/$n.run")"
+		show "$out" "$(val log "$T/$n.run")"
 		nok "cri: $n ready: kubelet probe on $ip"
 		return 1
 	fi
@@ -349,15 +357,16 @@ host_port() {
 	code=$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 5 \
 		"http://127.0.0.1:$2/v2/" 2>/dev/null)
 	[ "$code" = 200 ]
-	check_status $? "cri: $1 answers on the node's 127.0.0.1:$2 through its hostPort (portmap DNAT) -> $code"
+	verdict $? "cri: $1 answers on the node's 127.0.0.1:$2 through its" \
+		"hostPort (portmap DNAT) -> $code"
 }
 
 # security NAME MANIFEST-PREFIX: what /proc says about the container.
 security() {
 	local n=$1 p=$2 pid st uid gid capeff capbnd nnp seccomp err rootopts
-	local user group mem quota period oom cg
-	pid=$(val pid "$T/$n.run")
-	user=$(eval echo "\$${p}RUN_AS_USER") group=$(eval echo "\$${p}RUN_AS_GROUP")
+	local user group mem quota period oom cg run=$T/$1.run
+	pid=$(val pid "$run")
+	user=$(fact "$p" RUN_AS_USER) group=$(fact "$p" RUN_AS_GROUP)
 	if [ -z "$pid" ] || ! st=$(cat "/proc/$pid/status" 2>/dev/null); then
 		nok "cri: $n's process (pid ${pid:-?}) found"
 		return 1
@@ -368,23 +377,26 @@ security() {
 	capbnd=$(awk '/^CapBnd:/ { print $2 }' <<<"$st")
 	nnp=$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$st")
 	seccomp=$(awk '/^Seccomp:/ { print $2 }' <<<"$st")
-	[ "$uid" = "$user/$user/$user/$user" ] && [ "$gid" = "$group/$group/$group/$group" ]
-	check_status $? "cri: $n runs as uid $uid gid $gid (runAsUser $user, runAsGroup $group)"
-	[ "$(val image_uid "$T/$n.run")" = "$user" ] && [ "$(val non_root "$T/$n.run")" = "uid_$user" ]
-	check_status $? "cri: $n runAsNonRoot verified as the kubelet does; the image's own user is $(val image_uid "$T/$n.run")"
+	[ "$uid" = "$user/$user/$user/$user" ] &&
+		[ "$gid" = "$group/$group/$group/$group" ]
+	verdict $? "cri: $n runs as uid $uid gid $gid" \
+		"(runAsUser $user, runAsGroup $group)"
+	[ "$(val image_uid "$run")" = "$user" ] && [ "$(val non_root "$run")" = "uid_$user" ]
+	verdict $? "cri: $n runAsNonRoot verified as the kubelet does;" \
+		"the image's own user is $(val image_uid "$run")"
 	[ "$capeff" = 0000000000000000 ] && [ "$capbnd" = 0000000000000000 ]
-	check_status $? "cri: $n has no capabilities (CapEff $capeff, CapBnd $capbnd)"
+	verdict $? "cri: $n has no capabilities (CapEff $capeff, CapBnd $capbnd)"
 	[ "$nnp" = 1 ]
-	check_status $? "cri: $n NoNewPrivs $nnp (allowPrivilegeEscalation: false)"
+	verdict $? "cri: $n NoNewPrivs $nnp (allowPrivilegeEscalation: false)"
 	[ "$seccomp" = 2 ]
-	check_status $? "cri: $n Seccomp $seccomp (RuntimeDefault filter)"
+	verdict $? "cri: $n Seccomp $seccomp (RuntimeDefault filter)"
 	# As root with every capability, through the container's own root
 	# mount: only a read-only mount can refuse the write.
 	err=$(: 2>&1 >"/proc/$pid/root/qt-write-test")
 	rm -f "/proc/$pid/root/qt-write-test" 2>/dev/null
 	rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | tail -n 1)
 	case $err in *"Read-only file system"*) true ;; *) false ;; esac
-	check_status $? "cri: $n: a write to / fails (${err##*: }; root mounted $rootopts)"
+	verdict $? "cri: $n: a write to / fails (${err##*: }; root mounted $rootopts)"
 	# The cgroup limits from resources.limits (cgroup v1 or v2).
 	cg=$(awk -F: '$2 == "memory" || $2 == "" { print $3; exit }' "/proc/$pid/cgroup")
 	if [ -r "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" ]; then
@@ -397,31 +409,32 @@ security() {
 		read -r quota period <"/sys/fs/cgroup$cg/cpu.max" 2>/dev/null
 	fi
 	oom=$(cat "/proc/$pid/oom_score_adj")
-	[ "$mem" = "$(eval echo "\$${p}MEM_LIMIT")" ] &&
-		[ "$quota" = "$(eval echo "\$${p}CPU_QUOTA")" ] &&
-		[ "$period" = "$(eval echo "\$${p}CPU_PERIOD")" ] &&
-		[ "$oom" = "$(eval echo "\$${p}OOM_SCORE_ADJ")" ]
-	check_status $? "cri: $n cgroup limits from resources: memory $mem, CPU quota $quota/$period us, oom_score_adj $oom (Burstable)"
+	[ "$mem" = "$(fact "$p" MEM_LIMIT)" ] && [ "$quota" = "$(fact "$p" CPU_QUOTA)" ] &&
+		[ "$period" = "$(fact "$p" CPU_PERIOD)" ] &&
+		[ "$oom" = "$(fact "$p" OOM_SCORE_ADJ)" ]
+	verdict $? "cri: $n cgroup limits from resources: memory $mem," \
+		"CPU quota $quota/$period us, oom_score_adj $oom"
 }
 
 # stop_pod INSTANCE NAME GRACE: the kubelet's way to end a pod.
 stop_pod() {
-	local i=$1 n=$2 g=$3 out=$T/$2.stop
-	if ! cri "$i" stop "$(val pod "$T/$n.run")" "$(val container "$T/$n.run")" "$g" \
-		>"$out" 2>&1; then
+	local i=$1 n=$2 g=$3 out=$T/$2.stop run=$T/$2.run
+	if ! cri "$i" stop "$(val pod "$run")" "$(val container "$run")" "$g" >"$out" 2>&1; then
 		show "$out"; nok "cri: stop $n (StopContainer, StopPodSandbox)"; return 1
 	fi
 	[ "$(val state "$out")" = CONTAINER_EXITED ] && [ "$(val exit_code "$out")" = 0 ] &&
 		[ "$(val stop_ms "$out")" -lt $((g * 1000)) ] &&
 		[ "$(val pod_state "$out")" = SANDBOX_NOTREADY ]
-	check_status $? "cri: $n StopContainer (grace ${g}s) + StopPodSandbox: exit code $(val exit_code "$out") after $(val stop_ms "$out") ms, sandbox $(val pod_state "$out")"
+	verdict $? "cri: $n StopContainer (grace ${g}s) + StopPodSandbox:" \
+		"exit code $(val exit_code "$out") after $(val stop_ms "$out") ms," \
+		"sandbox $(val pod_state "$out")"
 }
 
 remove_pod() { # instance name
 	local out=$T/$2.remove
 	cri "$1" remove "$(val pod "$T/$2.run")" >"$out" 2>&1
 	[ "$(val removed "$out")" = yes ]
-	check_status $? "cri: $2 RemovePodSandbox: the pod is gone (PodSandboxStatus NotFound)"
+	verdict $? "cri: $2 RemovePodSandbox: the pod is gone (PodSandboxStatus NotFound)"
 }
 
 # What is left of us on the host after the clean-up.
@@ -431,20 +444,20 @@ leftovers() {
 	now=" $(cni_chains | tr ' ' / | tr '\n' ' ')"
 	# Chains that were there before us stay; none were: nothing may be left.
 	[ "$now" = "$CHAINS_BEFORE" ] && { [ "$CHAINS_BEFORE" != " " ] || [ -z "$c" ]; }
-	check_status $? "cri: clean-up: no CNI iptables chains or jumps of ours left (nat, filter, mangle)" ||
+	verdict $? "cri: clean-up: no CNI iptables chains or jumps of ours left" ||
 		printf '%s\n' "$c" | diag
 	! ip link show "$BR" >/dev/null 2>&1
-	check_status $? "cri: clean-up: bridge $BR removed"
+	verdict $? "cri: clean-up: bridge $BR removed"
 	n=$(ip netns list 2>/dev/null | grep -c cni-)
 	m=$(awk -v d="$T/" 'index($5, d) == 1' /proc/self/mountinfo | wc -l)
 	[ "$n" = 0 ] && [ "$m" = 0 ]
-	check_status $? "cri: clean-up: no network namespaces ($n in ip netns) or mounts ($m) left"
+	verdict $? "cri: clean-up: no network namespaces ($n in ip netns) or mounts ($m) left"
 	p=0
 	for c in /proc/[0-9]*; do
 		{ tr '\0' ' ' <"$c/cmdline"; } 2>/dev/null | grep -q -- "$T/" && p=$((p + 1))
 	done
 	[ $p = 0 ] && ! ls -d /sys/fs/cgroup/*"$CG_ROOT" /sys/fs/cgroup"$CG_ROOT" >/dev/null 2>&1
-	check_status $? "cri: clean-up: no containerd, shim or container process ($p) or pod cgroup left"
+	verdict $? "cri: clean-up: no containerd, shim or container process ($p) or pod cgroup left"
 }
 
 # ---------------------------------------------------------------- the flow
@@ -470,7 +483,8 @@ flow() {
 		child_image=${C_IMAGE/localhost:$P_HOST_PORT\//localhost:$pp/}
 		echo "# port $P_HOST_PORT is in use here: the parent's hostPort is $pp"
 	fi
-	[ "$cp" = "$C_HOST_PORT" ] || echo "# port $C_HOST_PORT is in use here: the child's hostPort is $cp"
+	[ "$cp" = "$C_HOST_PORT" ] ||
+		echo "# port $C_HOST_PORT is in use here: the child's hostPort is $cp"
 
 	CHAINS_BEFORE=" $(cni_chains | tr ' ' / | tr '\n' ' ')"
 	FWD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
@@ -484,18 +498,23 @@ flow() {
 		nok "cri: quinistry export imported into k8s.io is what CRI finds for $P_IMAGE"
 		return 0
 	fi
-	ok "cri: quinistry export imported into A's k8s.io: CRI ImageStatus $P_IMAGE -> $(val tags "$T/imported") $(val id "$T/imported")"
+	ok "cri: quinistry export imported into A's k8s.io: CRI ImageStatus" \
+		"$P_IMAGE -> $(val tags "$T/imported") $(val id "$T/imported")"
 
 	# 2. Generation 1.
 	run_pod A k8s/parent.yaml parent --host-port "$P_HOST_PORT=$pp" || return 0
 	ready parent k8s/parent.yaml "$P_PROBE_TIMEOUT" || return 0
 	host_port parent "$pp"
+	# What makes 127.0.0.1 work: portmap's snat (on by default) marks the
+	# traffic for masquerading and lets the bridge route loopback sources.
+	echo "# route_localnet on $BR: $(cat "/proc/sys/net/ipv4/conf/$BR/route_localnet" 2>&1)"
 	local plog docker oci config layer
 	plog=$(val log "$T/parent.run")
 	docker=$(log_digest "$plog" 'docker manifest') oci=$(log_digest "$plog" 'oci manifest')
 	config=$(log_digest "$plog" config) layer=$(log_digest "$plog" layer)
 	[ -n "$docker" ] && [ "$(val id "$T/imported")" = "$config" ]
-	check_status $? "cri: the parent serves the imported image (config $config, docker manifest $docker)"
+	verdict $? "cri: the parent serves the imported image" \
+		"(config $config, docker manifest $docker)"
 
 	# 3. A fresh image store pulls generation 1 through the hostPort.
 	start_containerd B || return 0
@@ -507,13 +526,15 @@ flow() {
 	fi
 	pulled=$(val digests "$T/pull-b")
 	[ "$pulled" = "${child_image%:*}@$docker" ] || [ "$pulled" = "${child_image%:*}@$oci" ]
-	check_status $? "cri: CRI PullImage $child_image on B, no registry configuration: $pulled (generation 1's)"
+	verdict $? "cri: CRI PullImage $child_image on B, no registry" \
+		"configuration: $pulled (generation 1's)"
 	[ "$(val image_ref "$T/pull-b")" = "$config" ]
-	check_status $? "cri: ... image ID $(val image_ref "$T/pull-b") = the parent's config"
+	verdict $? "cri: ... image ID $(val image_ref "$T/pull-b") = the parent's config"
 	tail -n +$((before + 1)) "$plog" >"$T/parent-pull.log"
 	grep -q " GET /v2/quinistry/blobs/$layer 200 " "$T/parent-pull.log" &&
 		grep -q " GET /v2/quinistry/blobs/$config 200 " "$T/parent-pull.log"
-	check_status $? "cri: the layer came through the hostPort: the parent logged GET blobs/$layer 200 (and the config)" ||
+	verdict $? "cri: the layer came through the hostPort: the parent" \
+		"logged GET blobs/$layer 200 (and the config)" ||
 		show "$T/parent-pull.log"
 
 	# 4. Generation 2 on B (imagePullPolicy Always: pulled again).
@@ -521,7 +542,7 @@ flow() {
 	[ "$child_image" = "$C_IMAGE" ] || opts+=(--image "$child_image")
 	run_pod B k8s/child.yaml child "${opts[@]}" || return 0
 	[ "$(val image_id "$T/child.run")" = "$config" ]
-	check_status $? "cri: the child runs generation 1's image (ID $(val image_id "$T/child.run"))"
+	verdict $? "cri: the child runs generation 1's image (ID $(val image_id "$T/child.run"))"
 	ready child k8s/child.yaml "$C_PROBE_TIMEOUT" || return 0
 	host_port child "$cp"
 
@@ -530,7 +551,7 @@ flow() {
 	if cri A pull "$third" >"$T/pull-a" 2>&1; then
 		pulled=$(val digests "$T/pull-a")
 		[ "$pulled" = "${third%:*}@$docker" ] || [ "$pulled" = "${third%:*}@$oci" ]
-		check_status $? "cri: CRI PullImage $third on A: $pulled (the same digest)"
+		verdict $? "cri: CRI PullImage $third on A: $pulled (the same digest)"
 	else
 		show "$T/pull-a"; nok "cri: CRI PullImage $third on A"
 	fi
