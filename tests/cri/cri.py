@@ -34,9 +34,9 @@ import uuid
 
 import yaml
 
+# The Kubernetes namespace the pods are given (metadata and labels only).
 NAMESPACE = "default"
-# The kubelet's default for a pod without its own hostNetwork; a pod
-# securityContext's runAsUser etc. are copied to the sandbox (below).
+# The kubelet's HTTP probes say who they are (kube-probe/MAJOR.MINOR).
 KUBE_PROBE_AGENT = "kube-probe/1.28"
 
 
@@ -93,9 +93,11 @@ def resources(c):
            "memory_limit_in_bytes": int(quantity(lim.get("memory", 0)))}
     if not out["cpu_quota"]:
         del out["cpu_quota"]
-    guaranteed = lim and all(quantity(req.get(k, lim[k])) == quantity(lim[k])
-                             for k in ("cpu", "memory")) and \
-        len([k for k in ("cpu", "memory") if k in lim]) == 2
+    # QoS: Guaranteed when both limits are set and equal the requests,
+    # BestEffort with neither, else Burstable (scaled by the request).
+    guaranteed = "cpu" in lim and "memory" in lim and all(
+        quantity(req.get(k, lim[k])) == quantity(lim[k])
+        for k in ("cpu", "memory"))
     if guaranteed:
         out["oom_score_adj"] = -997
     elif not req and not lim:
