@@ -15,130 +15,38 @@
  * Diagnostics for failures are printed as `# ` lines.
  * Exit 1 if any line is `not ok`.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
+#include "tool.h"
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #define RESP_MS 2000  /* a response must start+finish within this */
 #define CLOSE_MS 2000 /* after the response, FIN must arrive within this */
 
 static int port;
 static long head_max = 8192, target_max = 2048, headers_max = 64;
-static int failures;
 static char *base_body; /* manifest body from the first fetch */
 static size_t base_len;
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ I/O */
 
-struct conn {
-    int fd;
-    char *buf;
-    size_t len, cap;
-};
-
-static int dial(void)
+/* a blocking connection to the server; -1 on failure (errno) */
+static int connect_server(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void conn_open(struct conn *c, int fd)
-{
-    c->fd = fd;
-    c->len = 0;
-    c->cap = 65536;
-    c->buf = malloc(c->cap);
-    if (!c->buf)
-        abort();
-}
-
-static void conn_close(struct conn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    free(c->buf);
-    c->buf = NULL;
-}
-
-/* >0 bytes read, 0 EOF, -1 error (errno), -2 timeout */
-static long rd_more(struct conn *c, long long deadline)
-{
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0)
-            return -2;
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return -2;
-        if (c->cap - c->len < 16384) {
-            c->cap *= 2;
-            c->buf = realloc(c->buf, c->cap);
-            if (!c->buf)
-                abort();
-        }
-        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        c->len += (size_t)n;
-        return n;
-    }
+    return dial(port, 0, 0);
 }
 
 /* write everything; split>0: pieces of `split` bytes with 2 ms pauses.
    Returns 0 or the errno of the failed write. */
-static int send_all(int fd, const char *p, size_t n, size_t split)
+static int send_split(int fd, const char *p, size_t n, size_t split)
 {
     size_t off = 0;
     while (off < n) {
         size_t k = n - off;
         if (split && k > split)
             k = split;
-        ssize_t w = write(fd, p + off, k);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return errno;
-        off += (size_t)w;
+        int e = send_all(fd, p + off, k, now_ms() + RESP_MS);
+        if (e)
+            return e;
+        off += k;
         if (split && off < n)
             usleep(2000);
     }
@@ -149,7 +57,7 @@ static int send_all(int fd, const char *p, size_t n, size_t split)
 
 struct resp {
     int status;
-    char head[16384];
+    char head[RESP_HEAD_MAX + 1];
     long clen;
     char *body;
     size_t blen;
@@ -161,38 +69,11 @@ static void resp_free(struct resp *r)
     r->body = NULL;
 }
 
-/* find header `name`; copies its trimmed value; returns number of such
-   header lines */
+/* header `name` of r: the number of such fields, the first one's value in
+   out */
 static int hdr_get(const struct resp *r, const char *name, char *out, size_t outlen)
 {
-    int found = 0;
-    size_t nl = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] && !(p[2] == '\r' && p[3] == '\n')) {
-        const char *line = p + 2;
-        const char *eol = strstr(line, "\r\n");
-        if (!eol)
-            break;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && (size_t)(colon - line) == nl && !strncasecmp(line, name, nl)) {
-            const char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *e = eol;
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            if (!found && out && outlen) {
-                size_t k = (size_t)(e - v);
-                if (k >= outlen)
-                    k = outlen - 1;
-                memcpy(out, v, k);
-                out[k] = 0;
-            }
-            found++;
-        }
-        p = eol;
-    }
-    return found;
+    return head_field(r->head, strlen(r->head), name, out, outlen);
 }
 
 static void escape(const char *p, size_t n, char *out, size_t outlen)
@@ -213,58 +94,37 @@ static void escape(const char *p, size_t n, char *out, size_t outlen)
     out[o] = 0;
 }
 
-/* read one response; is_head: no body follows. Returns 0 or fills err. */
-static int read_resp(struct conn *c, int is_head, long long deadline, struct resp *r, char *err, size_t errlen)
+/* why read_response stopped before the head was complete */
+static void head_failure(const struct rbuf *c, int rc, int e, char *err, size_t errlen)
 {
-    memset(r, 0, sizeof *r);
-    char *end;
-    for (;;) {
-        end = c->len ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
-        if (end)
-            break;
-        if (c->len > sizeof r->head - 1) {
-            snprintf(err, errlen, "response head > %zu bytes", sizeof r->head);
-            return -1;
-        }
-        long n = rd_more(c, deadline);
-        if (n == 0 || n == -1) {
-            int e = errno;
-            char esc[200];
-            escape(c->buf, c->len, esc, sizeof esc);
-            if (n == 0)
-                snprintf(err, errlen, c->len ? "EOF inside response head (got \"%s\")" : "connection closed without a response", esc);
-            else
-                snprintf(err, errlen, "read error %s%s%s", strerror(e), c->len ? " after partial head " : "", c->len ? esc : "");
-            return -1;
-        }
-        if (n == -2) {
-            snprintf(err, errlen, c->len ? "incomplete response head within %d ms" : "no response within %d ms", RESP_MS);
-            return -1;
-        }
-    }
-    size_t hlen = (size_t)(end - c->buf) + 4;
-    memcpy(r->head, c->buf, hlen);
-    r->head[hlen] = 0;
-    memmove(c->buf, c->buf + hlen, c->len - hlen);
-    c->len -= hlen;
-    if (strncmp(r->head, "HTTP/1.1 ", 9) || r->head[9] < '1' || r->head[9] > '5' ||
-        r->head[10] < '0' || r->head[10] > '9' || r->head[11] < '0' || r->head[11] > '9' || r->head[12] != ' ') {
+    char esc[200];
+    escape(c->buf, c->len, esc, sizeof esc);
+    if (rc == RESP_BIG)
+        snprintf(err, errlen, "response head > %d bytes", RESP_HEAD_MAX + 1);
+    else if (rc == RESP_EOF)
+        snprintf(err, errlen, c->len ? "EOF inside response head (got \"%s\")" : "connection closed without a response", esc);
+    else if (rc == RESP_ERR)
+        snprintf(err, errlen, "read error %s%s%s", strerror(e), c->len ? " after partial head " : "", c->len ? esc : "");
+    else
+        snprintf(err, errlen, c->len ? "incomplete response head within %d ms" : "no response within %d ms", RESP_MS);
+}
+
+/* what every response must carry; 0 or fills err */
+static int head_ok(const struct resp *r, const struct head *h, char *err, size_t errlen)
+{
+    char v[256];
+    if (!h->status) {
         char esc[120];
-        escape(r->head, hlen > 60 ? 60 : hlen, esc, sizeof esc);
+        escape(r->head, h->len > 60 ? 60 : h->len, esc, sizeof esc);
         snprintf(err, errlen, "bad status line \"%s\"", esc);
         return -1;
     }
-    r->status = atoi(r->head + 9);
-    char v[256];
-    int ncl = hdr_get(r, "Content-Length", v, sizeof v);
-    if (ncl != 1) {
-        snprintf(err, errlen, "%d: %d Content-Length headers in response", r->status, ncl);
+    if (h->ncl != 1) {
+        snprintf(err, errlen, "%d: %d Content-Length headers in response", r->status, h->ncl);
         return -1;
     }
-    char *ep;
-    errno = 0;
-    r->clen = strtol(v, &ep, 10);
-    if (*ep || errno || r->clen < 0 || !v[0]) {
+    if (h->clen < 0) {
+        hdr_get(r, "Content-Length", v, sizeof v);
         snprintf(err, errlen, "%d: bad Content-Length \"%s\"", r->status, v);
         return -1;
     }
@@ -276,24 +136,37 @@ static int read_resp(struct conn *c, int is_head, long long deadline, struct res
         snprintf(err, errlen, "%d: response lacks Docker-Distribution-API-Version: registry/2.0", r->status);
         return -1;
     }
-    if (is_head || r->status == 304 || r->status == 204)
-        return 0;
-    while (c->len < (size_t)r->clen) {
-        long n = rd_more(c, deadline);
-        if (n <= 0) {
-            snprintf(err, errlen, "%d: body truncated: %zu of %ld bytes (%s)", r->status, c->len, r->clen,
-                     n == 0 ? "EOF" : n == -2 ? "timeout" : strerror(errno));
-            return -1;
-        }
+    return 0;
+}
+
+/* read one response; is_head: no body follows. Returns 0 or fills err. */
+static int read_resp(struct rbuf *c, int is_head, long long deadline, struct resp *r, char *err, size_t errlen)
+{
+    struct head h;
+    memset(r, 0, sizeof *r);
+    int rc = read_response(c, is_head, deadline, &h), e = errno;
+    if (!h.len) {
+        head_failure(c, rc, e, err, errlen);
+        return -1;
     }
-    r->blen = (size_t)r->clen;
+    memcpy(r->head, c->buf, h.len);
+    r->head[h.len] = 0;
+    r->status = h.status;
+    r->clen = (long)h.clen;
+    if (head_ok(r, &h, err, errlen))
+        return -1;
+    if (rc != RESP_OK) {
+        snprintf(err, errlen, "%d: body truncated: %zu of %ld bytes (%s)", r->status, c->len - h.len, r->clen,
+                 rc == RESP_EOF ? "EOF" : rc == RESP_TIMEOUT ? "timeout" : strerror(e));
+        return -1;
+    }
+    r->blen = (size_t)h.body;
     r->body = malloc(r->blen + 1);
     if (!r->body)
         abort();
-    memcpy(r->body, c->buf, r->blen);
+    memcpy(r->body, c->buf + h.len, r->blen);
     r->body[r->blen] = 0;
-    memmove(c->buf, c->buf + r->blen, c->len - r->blen);
-    c->len -= r->blen;
+    rb_drop(c, h.len + r->blen);
     return 0;
 }
 
@@ -318,9 +191,9 @@ static int json_has_code(const char *body, size_t blen, const char *code)
     return 0;
 }
 
-/* After the last response: the server must close with a FIN (read()==0)
-   within CLOSE_MS, with no extra bytes. */
-static int expect_close(struct conn *c, char *err, size_t errlen)
+/* nothing may follow the last response the request asked for; 0 or
+   fills err */
+static int extra_bytes(const struct rbuf *c, char *err, size_t errlen)
 {
     if (c->len) {
         char esc[160];
@@ -328,7 +201,16 @@ static int expect_close(struct conn *c, char *err, size_t errlen)
         snprintf(err, errlen, "%zu extra bytes after response: \"%s\"", c->len, esc);
         return -1;
     }
-    long n = rd_more(c, now_ms() + CLOSE_MS);
+    return 0;
+}
+
+/* After the last response: the server must close with a FIN (read()==0)
+   within CLOSE_MS, with no extra bytes. */
+static int expect_close(struct rbuf *c, char *err, size_t errlen)
+{
+    if (extra_bytes(c, err, errlen))
+        return -1;
+    long n = rb_fill(c, now_ms() + CLOSE_MS);
     if (n == 0)
         return 0;
     if (n == -2)
@@ -346,15 +228,11 @@ static int expect_close(struct conn *c, char *err, size_t errlen)
 static const char PROBE[] = "GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /* kept-open connection must serve another request */
-static int expect_open(struct conn *c, char *err, size_t errlen)
+static int expect_open(struct rbuf *c, char *err, size_t errlen)
 {
-    if (c->len) {
-        char esc[160];
-        escape(c->buf, c->len, esc, sizeof esc);
-        snprintf(err, errlen, "%zu extra bytes after response: \"%s\"", c->len, esc);
+    if (extra_bytes(c, err, errlen))
         return -1;
-    }
-    if (send_all(c->fd, PROBE, sizeof PROBE - 1, 0)) {
+    if (send_split(c->fd, PROBE, sizeof PROBE - 1, 0)) {
         snprintf(err, errlen, "connection unusable after response (write: %s)", strerror(errno));
         return -1;
     }
@@ -379,20 +257,20 @@ static const char MANIFEST_REQ[] = "GET /v2/quinistry/manifests/latest HTTP/1.1\
 /* one request on a fresh connection; returns status or -1 */
 static int fetch(const char *req, size_t len, int is_head, struct resp *r, char *err, size_t errlen)
 {
-    int fd = dial();
+    int fd = connect_server();
     if (fd < 0) {
         snprintf(err, errlen, "connect: %s", strerror(errno));
         memset(r, 0, sizeof *r);
         return -1;
     }
-    struct conn c;
-    conn_open(&c, fd);
+    struct rbuf c;
+    rb_open(&c, fd);
     int rc = -1;
-    if (send_all(fd, req, len, 0))
+    if (send_split(fd, req, len, 0))
         snprintf(err, errlen, "write: %s", strerror(errno));
     else if (!read_resp(&c, is_head, now_ms() + RESP_MS, r, err, errlen))
         rc = r->status;
-    conn_close(&c);
+    rb_close(&c);
     return rc;
 }
 
@@ -414,19 +292,6 @@ static int followup(char *err, size_t errlen)
     }
     resp_free(&r);
     return rc;
-}
-
-static void report(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s - ", ok ? "ok" : "not ok");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-    if (!ok)
-        failures++;
 }
 
 /* ----------------------------------------------------------------- rows */
@@ -701,17 +566,17 @@ static void run_row(const struct row *w)
     int ok = 1, nst = 0;
     while (nst < 4 && w->st[nst])
         nst++;
-    int fd = dial();
+    int fd = connect_server();
     if (fd < 0) {
         snprintf(why, sizeof why, "connect: %s", strerror(errno));
         ok = 0;
         goto follow;
     }
-    struct conn c;
-    conn_open(&c, fd);
-    int werr = send_all(fd, w->req, w->len, (size_t)w->split);
+    struct rbuf c;
+    rb_open(&c, fd);
+    int werr = send_split(fd, w->req, w->len, (size_t)w->split);
     if (nst == 0) {
-        conn_close(&c);
+        rb_close(&c);
         usleep(20000);
         goto follow;
     }
@@ -774,7 +639,7 @@ static void run_row(const struct row *w)
     }
     if (ok && w->conn == OPEN && expect_open(&c, why, sizeof why))
         ok = 0;
-    conn_close(&c);
+    rb_close(&c);
 follow:;
     char fw[400] = "";
     int fok = !followup(fw, sizeof fw);
@@ -977,7 +842,7 @@ static void test_pipeline50(void)
             snprintf(why, sizeof why, "reference fetch %d failed", k);
             ok = 0;
         }
-    int fd = ok ? dial() : -1;
+    int fd = ok ? connect_server() : -1;
     if (ok && fd < 0) {
         snprintf(why, sizeof why, "connect: %s", strerror(errno));
         ok = 0;
@@ -986,9 +851,9 @@ static void test_pipeline50(void)
         char *all = malloc(50 * 80), *p = all;
         for (int i = 0; i < 50; i++)
             p += sprintf(p, "%s", reqs[i % 4]);
-        struct conn c;
-        conn_open(&c, fd);
-        send_all(fd, all, (size_t)(p - all), 0);
+        struct rbuf c;
+        rb_open(&c, fd);
+        send_split(fd, all, (size_t)(p - all), 0);
         free(all);
         long long deadline = now_ms() + 5000;
         for (int i = 0; i < 50 && ok; i++) {
@@ -1008,7 +873,7 @@ static void test_pipeline50(void)
             }
             resp_free(&r);
         }
-        conn_close(&c);
+        rb_close(&c);
     }
     for (int k = 0; k < 4; k++)
         resp_free(&ref[k]);
@@ -1020,53 +885,49 @@ static void test_pipeline50(void)
         report(0, "pipelining: 50 requests in one write: %s %s", why, fw);
 }
 
-static void test_bytewise(void)
+/* the next response on c is 200 with the manifest fetched at start; 0 or
+   fills why */
+static int manifest_answer(struct rbuf *c, char *why, size_t whylen)
 {
-    char why[600] = "";
-    int ok = 0;
-    int fd = dial();
-    if (fd >= 0) {
-        struct conn c;
-        conn_open(&c, fd);
-        for (size_t i = 0; i < sizeof MANIFEST_REQ - 1; i++) {
-            send_all(fd, MANIFEST_REQ + i, 1, 0);
-            usleep(3000);
-        }
-        struct resp r;
-        if (read_resp(&c, 0, now_ms() + RESP_MS, &r, why, sizeof why) == 0) {
-            if (r.status == 200 && r.blen == base_len && !memcmp(r.body, base_body, base_len))
-                ok = 1;
-            else
-                snprintf(why, sizeof why, "got %d / %zu bytes", r.status, r.blen);
-        }
-        resp_free(&r);
-        conn_close(&c);
+    struct resp r;
+    int rc = read_resp(c, 0, now_ms() + RESP_MS, &r, why, whylen);
+    if (!rc && (r.status != 200 || r.blen != base_len || memcmp(r.body, base_body, base_len))) {
+        snprintf(why, whylen, "got %d / %zu bytes", r.status, r.blen);
+        rc = -1;
     }
-    report(ok, "manifest request sent 1 byte per write (3 ms apart) -> 200 with the manifest%s%s", ok ? "" : ": ", why);
+    resp_free(&r);
+    return rc;
 }
 
-static void test_halfclose(void)
+static void send_bytewise(int fd)
+{
+    for (size_t i = 0; i < sizeof MANIFEST_REQ - 1; i++) {
+        send_split(fd, MANIFEST_REQ + i, 1, 0);
+        usleep(3000);
+    }
+}
+
+static void send_then_shut(int fd)
+{
+    send_split(fd, MANIFEST_REQ, sizeof MANIFEST_REQ - 1, 0);
+    shutdown(fd, SHUT_WR);
+}
+
+/* the manifest request, sent by `how`, gets the manifest; close_after:
+   and then the server closes */
+static void test_manifest_sent(void (*how)(int), int close_after, const char *what)
 {
     char why[600] = "";
     int ok = 0;
-    int fd = dial();
+    int fd = connect_server();
     if (fd >= 0) {
-        struct conn c;
-        conn_open(&c, fd);
-        send_all(fd, MANIFEST_REQ, sizeof MANIFEST_REQ - 1, 0);
-        shutdown(fd, SHUT_WR);
-        struct resp r;
-        if (read_resp(&c, 0, now_ms() + RESP_MS, &r, why, sizeof why) == 0) {
-            if (r.status != 200 || r.blen != base_len || memcmp(r.body, base_body, base_len))
-                snprintf(why, sizeof why, "got %d / %zu bytes", r.status, r.blen);
-            else if (!expect_close(&c, why, sizeof why))
-                ok = 1;
-        }
-        resp_free(&r);
-        conn_close(&c);
+        struct rbuf c;
+        rb_open(&c, fd);
+        how(fd);
+        ok = !manifest_answer(&c, why, sizeof why) && !(close_after && expect_close(&c, why, sizeof why));
+        rb_close(&c);
     }
-    report(ok, "client half-closes (SHUT_WR) right after the request -> still gets 200 + manifest, then server closes%s%s",
-           ok ? "" : ": ", why);
+    report(ok, "%s%s%s", what, ok ? "" : ": ", why);
 }
 
 static void test_abort(const char *layer_digest)
@@ -1078,7 +939,7 @@ static void test_abort(const char *layer_digest)
         return;
     }
     for (int round = 0; round < 20 && ok; round++) {
-        int fd = dial();
+        int fd = connect_server();
         if (fd < 0) {
             snprintf(why, sizeof why, "connect: %s", strerror(errno));
             ok = 0;
@@ -1086,7 +947,7 @@ static void test_abort(const char *layer_digest)
         }
         char req[300];
         int n = snprintf(req, sizeof req, "GET /v2/quinistry/blobs/%s HTTP/1.1\r\nHost: x\r\n\r\n", layer_digest);
-        send_all(fd, req, (size_t)n, 0);
+        send_split(fd, req, (size_t)n, 0);
         char b[4096];
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, RESP_MS) == 1)
@@ -1099,22 +960,6 @@ static void test_abort(const char *layer_digest)
     if (ok && followup(why, sizeof why))
         ok = 0;
     report(ok, "20 clients reset (RST) mid-way through the layer blob; follow-up manifest 200%s%s", ok ? "" : ": ", why);
-}
-
-/* crude JSON helpers for the manifest: first "digest" under "config", and
-   first "digest" after "layers" */
-static char *find_digest_after(const char *body, const char *key)
-{
-    const char *p = strstr(body, key);
-    if (!p)
-        return NULL;
-    p = strstr(p, "sha256:");
-    if (!p)
-        return NULL;
-    char *d = malloc(72);
-    memcpy(d, p, 71);
-    d[71] = 0;
-    return d;
 }
 
 int main(int argc, char **argv)
@@ -1143,8 +988,8 @@ int main(int argc, char **argv)
     base_body = r.body;
     base_len = r.blen;
     report(1, "baseline GET /v2/quinistry/manifests/latest -> 200 (%zu bytes)", base_len);
-    char *config = find_digest_after(base_body, "\"config\"");
-    char *layer = find_digest_after(base_body, "\"layers\"");
+    char *config = digest_after(base_body, "\"config\"");
+    char *layer = digest_after(base_body, "\"layers\"");
     printf("# limits: head %ld, target %ld, headers %ld; config %s; layer %s\n", head_max, target_max, headers_max,
            config ? config : "?", layer ? layer : "?");
 
@@ -1154,8 +999,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < ndyn; i++)
         run_row(&dyn[i]);
     test_pipeline50();
-    test_bytewise();
-    test_halfclose();
+    test_manifest_sent(send_bytewise, 0, "manifest request sent 1 byte per write (3 ms apart) -> 200 with the manifest");
+    test_manifest_sent(send_then_shut, 1,
+                       "client half-closes (SHUT_WR) right after the request -> still gets 200 + manifest, then server closes");
     test_abort(layer);
     printf("# hostile: %zu table rows + %d generated rows + 4 special tests, %d failed\n",
            sizeof rows / sizeof rows[0], ndyn, failures);

@@ -20,75 +20,13 @@
  * deadline; the whole run stays under ~60 s.
  * Prints one ok/not ok line per check; exit 1 if any failed.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
+#include "tool.h"
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 static int port;
-static int failures;
 static int mode; /* env SLOW_MODE: 0 both (default), 1 slow-header only, 2 non-reading only */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void report(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s - ", ok ? "ok" : "not ok");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-    if (!ok)
-        failures++;
-}
-
-static struct sockaddr_in server_addr(void)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sa;
-}
-
-/* non-blocking socket, connect started; -1 on immediate failure */
-static int start_connect(int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (rcvbuf)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in sa = server_addr();
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 static int local_port(int fd)
 {
@@ -127,92 +65,43 @@ static int fetch(const char *path, int timeout_ms, long long *ms, char **body, s
 {
     long long t0 = now_ms(), deadline = t0 + timeout_ms;
     *ms = 0;
-    int fd = start_connect(0);
+    int fd = dial(port, 1, 0);
     if (fd < 0)
         return F_SOCKET;
     char req[512];
     int rl = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-    size_t off = 0, len = 0, cap = 1 << 20;
-    char *buf = malloc(cap);
-    int rc = F_CONNECT, connected = 0;
-    long clen = -1;
-    size_t hlen = 0;
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0)
-            break;
-        struct pollfd p = {.fd = fd, .events = (short)(off < (size_t)rl ? POLLOUT : POLLIN)};
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        if (!connected) {
-            int err = 0;
-            socklen_t el = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-            if (err)
-                break;
-            connected = 1;
-            rc = F_SEND;
-        }
-        if (off < (size_t)rl) {
-            ssize_t w = write(fd, req + off, (size_t)rl - off);
-            if (w < 0 && errno != EAGAIN) {
-                rc = F_EOF;
-                break;
+    struct rbuf c;
+    struct head h;
+    int rc, e;
+    rb_open(&c, fd);
+    if (wait_fd(fd, POLLOUT, deadline) <= 0 || sock_error(fd))
+        rc = F_CONNECT;
+    else if ((e = send_all(fd, req, (size_t)rl, deadline)))
+        rc = e == ETIMEDOUT ? F_SEND : F_EOF;
+    else
+        switch (read_response(&c, 0, deadline, &h)) {
+        case RESP_OK:
+            rc = h.status;
+            if (body) {
+                *blen = (size_t)h.body;
+                *body = malloc(*blen + 1);
+                memcpy(*body, c.buf + h.len, *blen);
+                (*body)[*blen] = 0;
             }
-            if (w > 0)
-                off += (size_t)w;
-            if (off == (size_t)rl)
-                rc = F_HEAD;
-            continue;
-        }
-        if (len == cap) {
+            break;
+        case RESP_TIMEOUT:
+            rc = h.len ? F_BODY : F_HEAD;
+            break;
+        case RESP_BIG:
+        case RESP_BAD:
             rc = F_BAD;
             break;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EAGAIN)
-            continue;
-        if (n <= 0) {
+        default:
             rc = F_EOF;
-            break;
         }
-        len += (size_t)n;
-        if (!hlen) {
-            char *e = memmem(buf, len, "\r\n\r\n", 4);
-            if (!e)
-                continue;
-            hlen = (size_t)(e - buf) + 4;
-            char *cl = memmem(buf, hlen, "\r\nContent-Length:", 17);
-            if (!cl)
-                cl = memmem(buf, hlen, "\r\ncontent-length:", 17);
-            if (len < 12 || strncmp(buf, "HTTP/1.1 ", 9) || !cl) {
-                rc = F_BAD;
-                break;
-            }
-            clen = atol(cl + 17);
-            rc = F_BODY;
-        }
-        if (len >= hlen + (size_t)clen) {
-            rc = atoi(buf + 9);
-            if (body) {
-                *blen = (size_t)clen;
-                *body = malloc((size_t)clen + 1);
-                memcpy(*body, buf + hlen, (size_t)clen);
-                (*body)[clen] = 0;
-            }
-            break;
-        }
-    }
     *ms = now_ms() - t0;
-    close(fd);
-    free(buf);
+    rb_close(&c);
     return rc;
-}
-
-static int cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* -------------------------------------------- /proc/net/tcp lookup */
@@ -252,6 +141,17 @@ static int scan_proc(void)
 /* ------------------------------------------------------ (a) attack */
 
 enum { UNUSED, CONNECTING, ACTIVE, DONE, FAILED };
+
+/* the state after a non-blocking connect finished: ACTIVE, or FAILED with
+   the descriptor closed */
+static int connect_finished(int *fd)
+{
+    if (!sock_error(*fd))
+        return ACTIVE;
+    close(*fd);
+    *fd = -1;
+    return FAILED;
+}
 enum { LORIS, NOREAD };
 
 struct sc {
@@ -268,20 +168,14 @@ static const char LORIS_HEAD_PREFIX[] = "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow:
 static char *find_layer(const char *m, long *size)
 {
     const char *p = strstr(m, "\"layers\"");
-    if (!p)
-        return NULL;
-    const char *d = strstr(p, "sha256:");
-    const char *s = strstr(p, "\"size\"");
-    if (!d || !s)
+    const char *s = p ? strstr(p, "\"size\"") : NULL;
+    if (!s)
         return NULL;
     s += 6;
     while (*s == ' ' || *s == ':')
         s++;
     *size = atol(s);
-    char *r = malloc(72);
-    memcpy(r, d, 71);
-    r[71] = 0;
-    return r;
+    return digest_after(p, "\"layers\"");
 }
 
 static void latency_child(int go_fd, int res_fd)
@@ -303,6 +197,41 @@ static void latency_child(int go_fd, int res_fd)
     if (write(res_fd, out, (size_t)o) < 0)
         _exit(1);
     _exit(0);
+}
+
+/* how long the server took to close the established connections of one
+   kind, from t_start (first byte sent, or request fully sent) */
+struct closes {
+    int ok, late, open, nostart; /* within limit, later, never, never started */
+    long long mn, mx;            /* fastest and slowest close, -1 if none */
+};
+
+static struct closes tally_closes(const struct sc *c, int total, int kind, long long limit_ms)
+{
+    struct closes t = {0, 0, 0, 0, -1, -1};
+    for (int i = 0; i < total; i++) {
+        const struct sc *s = &c[i];
+        if (s->kind != kind || s->state != ACTIVE)
+            continue;
+        if (!s->t_start) {
+            t.nostart++;
+            continue;
+        }
+        if (!s->t_closed) {
+            t.open++;
+            continue;
+        }
+        long long d = s->t_closed - s->t_start;
+        if (t.mn < 0 || d < t.mn)
+            t.mn = d;
+        if (d > t.mx)
+            t.mx = d;
+        if (d <= limit_ms)
+            t.ok++;
+        else
+            t.late++;
+    }
+    return t;
 }
 
 static void phase_attack(int n, int ht_s, int wt_s)
@@ -371,7 +300,7 @@ static void phase_attack(int n, int ht_s, int wt_s)
         while (next < total && inflight < 256) {
             struct sc *s = &c[next];
             s->kind = mode == 1 ? LORIS : mode == 2 ? NOREAD : next % 2 ? NOREAD : LORIS;
-            s->fd = start_connect(s->kind == NOREAD ? 4096 : 0);
+            s->fd = dial(port, 1, s->kind == NOREAD ? 4096 : 0);
             s->state = s->fd < 0 ? FAILED : CONNECTING;
             if (s->fd < 0)
                 failed++;
@@ -477,18 +406,11 @@ static void phase_attack(int n, int ht_s, int wt_s)
             if (!re)
                 continue;
             if (s->state == CONNECTING) {
-                int err = 0;
-                socklen_t el = sizeof err;
-                getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
                 inflight--;
-                if (err) {
-                    s->state = FAILED;
+                if ((s->state = connect_finished(&s->fd)) == FAILED) {
                     failed++;
-                    close(s->fd);
-                    s->fd = -1;
                     continue;
                 }
-                s->state = ACTIVE;
                 s->cport = local_port(s->fd);
                 connected++;
                 if (s->kind == LORIS)
@@ -545,79 +467,36 @@ static void phase_attack(int n, int ht_s, int wt_s)
         report(0, "manifest latency during the attack: prober gave no result");
     } else {
         resbuf[reslen] = 0;
-        long long lat[20];
+        double lat[20];
         int bad = 0;
         char *p = resbuf, first[200] = "";
         for (int i = 0; i < 20; i++) {
             int st = (int)strtol(p, &p, 10);
-            lat[i] = strtoll(p, &p, 10);
+            lat[i] = (double)strtoll(p, &p, 10);
             if (st != 200 && !bad++)
-                snprintf(first, sizeof first, "; first failure: try %d: %s%s after %lld ms", i + 1,
+                snprintf(first, sizeof first, "; first failure: try %d: %s%s after %.0f ms", i + 1,
                          st > 0 ? "HTTP status " : fetch_err(st), st > 0 ? "not 200" : "", lat[i]);
         }
-        qsort(lat, 20, sizeof lat[0], cmp_ll);
+        qsort(lat, 20, sizeof lat[0], cmp_double);
         report(bad == 0 && lat[19] < 1000 && loris_open_at_probe >= 0,
-               "manifest GET during the attack: p50 %lld ms, max %lld ms over 20 tries, %d failed (limit 1000 ms)%s; "
+               "manifest GET during the attack: p50 %.0f ms, max %.0f ms over 20 tries, %d failed (limit 1000 ms)%s; "
                "server-side still open mid-probe: %d/%d slow-header, %d/%d non-reading (%.1f MB unsent in server socket buffers)",
                lat[10], lat[19], bad, first, loris_open_at_probe, nl, noread_open_at_probe, no, txq_at_probe / 1048576.0);
     }
 
-    /* slow-header connections: closed by the server within HT+3 s of the first byte */
-    long long mn = -1, mx = -1;
-    int ok_l = 0, late_l = 0, open_l = 0, nostart = 0;
-    for (int i = 0; i < total; i++) {
-        struct sc *s = &c[i];
-        if (s->kind != LORIS || s->state != ACTIVE)
-            continue;
-        if (!s->t_start) {
-            nostart++;
-            continue;
-        }
-        if (!s->t_closed) {
-            open_l++;
-            continue;
-        }
-        long long d = s->t_closed - s->t_start;
-        if (mn < 0 || d < mn)
-            mn = d;
-        if (d > mx)
-            mx = d;
-        if (d <= (ht_s + 3) * 1000LL)
-            ok_l++;
-        else
-            late_l++;
-    }
+    /* slow-header connections: closed by the server within HT+3 s of the
+       first byte; non-reading ones: within WT+3 s of the request */
+    struct closes l = tally_closes(c, total, LORIS, (ht_s + 3) * 1000LL);
+    struct closes w = tally_closes(c, total, NOREAD, (wt_s + 3) * 1000LL);
     int want_l = mode == 1 ? total : mode == 2 ? 0 : n, want_n = total - want_l;
     if (want_l)
-    report(ok_l == want_l, "slow-header connections closed by the server: %d/%d within %d s of their first byte "
+    report(l.ok == want_l, "slow-header connections closed by the server: %d/%d within %d s of their first byte "
            "(%.1f-%.1f s; %d late, %d still open, %d never started)",
-           ok_l, want_l, ht_s + 3, mn / 1000.0, mx / 1000.0, late_l, open_l, nostart);
-
-    /* non-reading connections: server side gone within WT+3 s of the request */
-    mn = mx = -1;
-    int ok_n = 0, late_n = 0, open_n = 0;
-    for (int i = 0; i < total; i++) {
-        struct sc *s = &c[i];
-        if (s->kind != NOREAD || s->state != ACTIVE)
-            continue;
-        if (!s->t_closed || !s->t_start) {
-            open_n++;
-            continue;
-        }
-        long long d = s->t_closed - s->t_start;
-        if (mn < 0 || d < mn)
-            mn = d;
-        if (d > mx)
-            mx = d;
-        if (d <= (wt_s + 3) * 1000LL)
-            ok_n++;
-        else
-            late_n++;
-    }
+           l.ok, want_l, ht_s + 3, l.mn / 1000.0, l.mx / 1000.0, l.late, l.open, l.nostart);
     if (want_n)
-    report(ok_n == want_n, "non-reading connections closed by the server: %d/%d within %d s of their request "
+    report(w.ok == want_n, "non-reading connections closed by the server: %d/%d within %d s of their request "
            "(%.1f-%.1f s; %d late, %d still open)",
-           ok_n, want_n, wt_s + 3, mn / 1000.0, mx / 1000.0, late_n, open_n);
+           w.ok, want_n, wt_s + 3, w.mn / 1000.0, w.mx / 1000.0, w.late, w.open + w.nostart);
 
     for (int i = 0; i < total; i++)
         if (c[i].fd >= 0)
@@ -650,22 +529,39 @@ static const char KA_REQ[] = "GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n";
 /* parse a complete response in k->buf: 1 = complete (status in *st), 0 = need more, -1 bad */
 static int ka_parse(struct ka *k, int *st)
 {
-    char *e = memmem(k->buf, k->len, "\r\n\r\n", 4);
-    if (!e)
+    struct head h;
+    int r = head_parse(k->buf, k->len, 0, &h);
+    if (r == 0)
         return k->len >= sizeof k->buf ? -1 : 0;
-    size_t hlen = (size_t)(e - k->buf) + 4;
-    if (strncmp(k->buf, "HTTP/1.1 ", 9))
+    if (r < 0 || h.body < 0)
         return -1;
-    *st = atoi(k->buf + 9);
-    char *cl = memmem(k->buf, hlen, "\r\nContent-Length:", 17);
-    if (!cl)
-        return -1;
-    long clen = atol(cl + 17);
-    if (k->len < hlen + (size_t)clen)
+    *st = h.status;
+    if (k->len < h.len + (size_t)h.body)
         return 0;
-    if (memmem(k->buf, hlen, "Connection: close", 17))
+    if (h.close)
         *st = -(*st); /* answered but will close: not keep-alive */
     return 1;
+}
+
+/* wait up to timeout_ms for `events` on the connections in `state`: the
+   number ready, their indices in idx[]; -1 if poll failed */
+static int ka_wait(const struct ka *k, int n, int state, short events, int timeout_ms, struct pollfd *pf, int *idx)
+{
+    int np = 0;
+    for (int i = 0; i < n; i++)
+        if (k[i].state == state) {
+            pf[np].fd = k[i].fd;
+            pf[np].events = events;
+            pf[np].revents = 0;
+            idx[np++] = i;
+        }
+    if (poll(pf, (nfds_t)np, timeout_ms) < 0 && errno != EINTR)
+        return -1;
+    int nready = 0;
+    for (int j = 0; j < np; j++)
+        if (pf[j].revents)
+            idx[nready++] = idx[j];
+    return nready;
 }
 
 static void phase_keepalive(int n)
@@ -689,7 +585,7 @@ static void phase_keepalive(int n)
     int next = 0, inflight = 0, connected = 0, failed = 0;
     while (now_ms() < deadline && (next < n || inflight)) {
         while (next < n && inflight < 512) {
-            k[next].fd = start_connect(0);
+            k[next].fd = dial(port, 1, 0);
             if (k[next].fd < 0) {
                 k[next].state = FAILED;
                 failed++;
@@ -699,33 +595,16 @@ static void phase_keepalive(int n)
             }
             next++;
         }
-        int np = 0;
-        for (int i = 0; i < next; i++)
-            if (k[i].state == CONNECTING) {
-                pf[np].fd = k[i].fd;
-                pf[np].events = POLLOUT;
-                pf[np].revents = 0;
-                idx[np++] = i;
-            }
-        if (poll(pf, (nfds_t)np, 100) < 0 && errno != EINTR)
+        int nready = ka_wait(k, next, CONNECTING, POLLOUT, 100, pf, idx);
+        if (nready < 0)
             break;
-        for (int j = 0; j < np; j++) {
-            if (!pf[j].revents)
-                continue;
+        for (int j = 0; j < nready; j++) {
             struct ka *c = &k[idx[j]];
-            int err = 0;
-            socklen_t el = sizeof err;
-            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
             inflight--;
-            if (err) {
-                c->state = FAILED;
+            if ((c->state = connect_finished(&c->fd)) == FAILED)
                 failed++;
-                close(c->fd);
-                c->fd = -1;
-            } else {
-                c->state = ACTIVE;
+            else
                 connected++;
-            }
         }
     }
     long long t_conn = now_ms() - t0;
@@ -761,19 +640,10 @@ static void phase_keepalive(int n)
             }
         }
         while (pending && now_ms() < rdl) {
-            int np = 0;
-            for (int i = 0; i < n; i++)
-                if (k[i].state == ACTIVE) {
-                    pf[np].fd = k[i].fd;
-                    pf[np].events = POLLIN;
-                    pf[np].revents = 0;
-                    idx[np++] = i;
-                }
-            if (poll(pf, (nfds_t)np, 200) < 0 && errno != EINTR)
+            int nready = ka_wait(k, n, ACTIVE, POLLIN, 200, pf, idx);
+            if (nready < 0)
                 break;
-            for (int j = 0; j < np; j++) {
-                if (!pf[j].revents)
-                    continue;
+            for (int j = 0; j < nready; j++) {
                 struct ka *c = &k[idx[j]];
                 ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
                 if (r < 0 && errno == EAGAIN)
@@ -823,10 +693,7 @@ int main(int argc, char **argv)
     mode = getenv("SLOW_MODE") ? atoi(getenv("SLOW_MODE")) : 0;
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    raise_nofile();
 
     long long ms;
     int st = fetch("/v2/quinistry/manifests/latest", 2000, &ms, &manifest, &manifest_len);
