@@ -20,6 +20,12 @@ static void expect(int cond, const char *what)
 	printf("%s - unit: %s\n", cond ? "ok" : "not ok", what);
 }
 
+/* the HTTP status code of a status; 0 for S_OK, as request_info() means it */
+static int code(enum status st)
+{
+	return st == S_OK ? 0 : statuses[st].code;
+}
+
 static long parse(const char *s, struct request *rq)
 {
 	return parse_request(s, strlen(s), rq);
@@ -86,48 +92,48 @@ static void test_parser(void)
 	    "second pipelined request parses from where the first ended");
 
 	n = parse("GET / HTTP/1.1\nHost: x\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "bare LF: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "bare LF: 400");
 	n = parse("GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "bare CR in a value: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "bare CR in a value: 400");
 	n = parse("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "obs-fold: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "obs-fold: 400");
 	n = parse("GET / HTTP/1.1\r\nHost : x\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "space before colon: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "space before colon: 400");
 	n = parse("GET / HTTP/1.1\r\nHost\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "no colon: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "no colon: 400");
 	n = parse("GET  / HTTP/1.1\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "two spaces: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "two spaces: 400");
 	n = parse("GET /\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "HTTP/0.9: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "HTTP/0.9: 400");
 	n = parse("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 505, "HTTP/2 preface: 505");
+	expect(n == PARSE_ERROR && code(rq.status) == 505, "HTTP/2 preface: 505");
 	n = parse("GET / HTTP/3.0\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 505, "HTTP/3.0: 505");
+	expect(n == PARSE_ERROR && code(rq.status) == 505, "HTTP/3.0: 505");
 	n = parse("GET / http/1.1\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "lowercase version: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "lowercase version: 400");
 	n = parse("G(T / HTTP/1.1\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "bad method character: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "bad method character: 400");
 	n = parse_request("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 25, &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "NUL in a value: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "NUL in a value: 400");
 	n = parse("GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", &rq);
-	expect(n == PARSE_ERROR && rq.status == 400, "DEL in a value: 400");
+	expect(n == PARSE_ERROR && code(rq.status) == 400, "DEL in a value: 400");
 	n = parse("GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\nHost: x\r\n\r\n", &rq);
 	expect(n > 0, "obs-text in a value is allowed");
 
 	memset(big, 'a', sizeof big);
 	memcpy(big, "GET /", 5);
 	n = parse_request(big, MAX_TARGET + 10, &rq);
-	expect(n == PARSE_ERROR && rq.status == 414,
+	expect(n == PARSE_ERROR && code(rq.status) == 414,
 	    "a long target: 414 before the line ends");
 	i = (size_t)snprintf(big, sizeof big, "GET / HTTP/1.1\r\n");
 	while (i + 8 < MAX_HEAD)
 		i += (size_t)snprintf(big + i, sizeof big - i, "X: 1\r\n");
 	n = parse_request(big, i, &rq);
-	expect(n == PARSE_ERROR && rq.status == 431, "too many header fields: 431");
+	expect(n == PARSE_ERROR && code(rq.status) == 431, "too many header fields: 431");
 	i = (size_t)snprintf(big, sizeof big, "GET / HTTP/1.1\r\nX: ");
 	memset(big + i, 'v', MAX_HEAD - i);
 	n = parse_request(big, MAX_HEAD, &rq);
-	expect(n == PARSE_ERROR && rq.status == 431,
+	expect(n == PARSE_ERROR && code(rq.status) == 431,
 	    "a head filling the buffer: 431");
 }
 
@@ -138,7 +144,7 @@ static int info(const char *s, struct reqinfo *ri)
 
 	if (parse(s, &rq) <= 0)
 		return -1;
-	return request_info(&rq, ri);
+	return code(request_info(&rq, ri));
 }
 
 static int chosen(const char *accept_lines)
@@ -170,7 +176,7 @@ static int routed(const char *path)
 	if (parse(buf, &rq) <= 0 || request_info(&rq, &ri))
 		return -1;
 	route(&r, &rq, &ri);
-	return r.status;
+	return statuses[r.st].code;
 }
 
 static void test_routes(void)
@@ -243,11 +249,16 @@ static void test_semantics(void)
 	    &ri) == 400, "GET with a body: 400");
 }
 
+static int split(const char *target, struct target *t)
+{
+	return split_target(target, strlen(target), t);
+}
+
 static void test_helpers(void)
 {
+	struct target t;
 	uint64_t a, b;
-	char out[64], path[64];
-	size_t n;
+	char out[64];
 
 	expect(parse_range("bytes=0-9", 9, 100, &a, &b) == 1 && a == 0 && b == 9,
 	    "range a-b");
@@ -278,14 +289,17 @@ static void test_helpers(void)
 	expect(valid_tag("latest", 6) && !valid_tag(".x", 2) && !valid_tag("a/b", 3),
 	    "tag grammar");
 
-	expect(decode_path("/v2/%71uinistry", 15, path, &n) == 0 && n == 13 &&
-	    memcmp(path, "/v2/quinistry", 13) == 0, "percent-decoding");
-	expect(decode_path("/a/%2e%2e/b", 11, path, &n) == -1,
-	    "encoded dot-dot is refused");
-	expect(decode_path("/a/%2F", 6, path, &n) == -1 &&
-	    decode_path("/a%0", 4, path, &n) == -1, "encoded slash, short escape");
-	expect(decode_path("/a/..", 5, path, &n) == -1 &&
-	    decode_path("/a/./b", 6, path, &n) == -1, "dot segments are refused");
+	expect(split("/v2/%71uinistry", &t) == 0 && t.path_len == 13 &&
+	    strcmp(t.path, "/v2/quinistry") == 0, "percent-decoding");
+	expect(split("/a/%2e%2e/b", &t) == -1, "encoded dot-dot is refused");
+	expect(split("/a/%2F", &t) == -1 && split("/a%0", &t) == -1,
+	    "encoded slash, short escape");
+	expect(split("/a/..", &t) == -1 && split("/a/./b", &t) == -1 &&
+	    split("/a/.", &t) == -1, "dot segments are refused");
+	expect(split("/a/.b/..c/.../", &t) == 0, "dotted names are not dot segments");
+	expect(split("http://h:1/v2/x?n=1", &t) == 0 &&
+	    strcmp(t.path, "/v2/x") == 0 && t.query_len == 3,
+	    "absolute-form: scheme and authority dropped, query split off");
 
 	expect(etag_matches("\"sha256:x\"", 10, "sha256:x") &&
 	    etag_matches("W/\"y\", \"sha256:x\"", 17, "sha256:x") &&
@@ -326,156 +340,130 @@ static void test_image(void)
 	expect(!elf_is_dynamic(fake, sizeof fake), "non-ELF is not dynamic");
 }
 
-/* The word-at-a-time scanners against byte-by-byte definitions, on
- * random buffers biased towards the bytes at the edges of each class. */
-static void test_scanners(void)
+/* Every status has a code and a reason; errors have a body, registry
+ * errors a JSON one naming their code; every head carries Date. */
+static void test_statuses(void)
 {
-	static const unsigned char edge[] = {
-		0x00, 0x01, 0x09, 0x0a, 0x0d, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80,
-		0x81, 0xa0, 0xfe, 0xff, 'a', 'Z', '/', '%'
-	};
-	char buf[64];
-	unsigned long seed = 12345;
-	int round, bad_t = 0, bad_v = 0, bad_f = 0;
+	int st, bad = 0, heads = 0;
+	struct reply r;
+	char out[MAX_RESPONSE_HEAD], want[128];
+	uint64_t blen;
 
-	for (round = 0; round < 200000; round++) {
-		size_t len, i, at, max, want;
+	for (st = 0; st < S_COUNT; st++) {
+		const struct status_def *d = &statuses[st];
 
-		seed = seed * 6364136223846793005ul + 1442695040888963407ul;
-		len = (size_t)(seed >> 33) % sizeof buf;
-		for (i = 0; i < len; i++) {
-			seed = seed * 6364136223846793005ul + 1442695040888963407ul;
-			/* mostly ordinary bytes, so long runs happen */
-			buf[i] = (char)((seed >> 60) < 2 ?
-			    edge[(seed >> 40) % sizeof edge] : 'a' + (seed >> 40) % 26);
-		}
-		at = len ? (size_t)(seed >> 20) % (len + 1) : 0;
-		max = (size_t)(seed >> 10) % 40;
-		for (want = at; want < len && want - at < max &&
-		    (unsigned char)buf[want] > 0x20 &&
-		    (unsigned char)buf[want] < 0x7f; want++)
-			;
-		bad_t += scan_target(buf, at, len, max) != want;
-		for (want = at; want < len; want++) {
-			unsigned char c = (unsigned char)buf[want];
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				break;
-		}
-		bad_v += scan_value(buf, at, len) != want;
-		{
-			unsigned char c = edge[(seed >> 50) % sizeof edge];
-			const char *m = memchr(buf + at, c, len - at);
-			bad_f += find_byte(buf, at, len, c) !=
-			    (m ? (size_t)(m - buf) : len);
-		}
+		bad += d->code < 200 || d->code > 599 || !d->reason ||
+		    !*d->reason || (d->code >= 400) != (d->body != NULL) ||
+		    (d->error && !strstr(d->body, d->error)) ||
+		    (d->close && d->code < 400);
+		memset(&r, 0, sizeof r);
+		r.st = (enum status)st;
+		r.obj = &objects[OBJ_LAYER];
+		r.last = 9;
+		snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\nDate: ", d->code,
+		    d->reason);
+		heads += render_head(out, sizeof out, &r, 0, &blen) > 0 &&
+		    strncmp(out, want, strlen(want)) == 0;
 	}
-	expect(bad_t == 0, "scan_target agrees with the byte-by-byte rule");
-	expect(bad_f == 0, "find_byte agrees with memchr");
-	expect(bad_v == 0, "scan_value agrees with the byte-by-byte rule");
-}
-
-/* The lookup tables are written out by hand: check them against the
- * character sets and names they stand for. */
-static void test_tables(void)
-{
-	const char *tc = "!#$%&'*+-.^_`|~", *hc = "-._~!$&'()*+,;=:[]%";
-	int c, tbad = 0, hbad = 0;
-	size_t i, lbad = 0;
-
-	for (c = 0; c < 256; c++) {
-		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9');
-		char ch = (char)c;
-		tbad += is_tchar((unsigned char)c) != (alnum || (c && strchr(tc, c)));
-		hbad += valid_host(&ch, 1) != (alnum || (c && strchr(hc, c)));
-	}
-	expect(tbad == 0, "tchar_bits is exactly RFC 9110 tchar");
-	expect(hbad == 0, "host_bits is exactly the uri-host characters");
-	for (i = 0; i < NMETHODS; i++)
-		lbad += methods[i].len != strlen(methods[i].name);
-	for (i = 0; i < F_OTHER; i++)
-		lbad += fields[i].len != strlen(fields[i].name) ||
-		    field_id(fields[i].name, fields[i].len) != (int)i;
-	expect(lbad == 0, "method and field lengths match their names");
+	expect(bad == 0, "status table: codes, reasons, bodies, error codes");
+	expect(heads == S_COUNT, "every status renders a head with Date");
 	expect(field_id("Content-LENGTH", 14) == F_CONTENT_LENGTH &&
 	    field_id("content-lengths", 15) == F_OTHER &&
 	    field_id("hosts", 5) == F_OTHER, "field lookup ignores case only");
 }
 
-/* The timeout lists and the hot/cold split of pfds[]: connections turn
- * cold oldest first, keep their "since", and the lists stay sorted. */
-static int slots_consistent(void)
+static void test_numbers(void)
 {
-	int i;
+	uint64_t v = 7;
+	char out[8];
 
-	for (i = 2; i < nslots; i++)
-		if (slot_conn[i]->slot != i ||
-		    (slot_conn[i]->list == T_COLD) != (i >= nhot))
-			return 0;
-	return 1;
+	expect(parse_dec("0", 1, &v) == 0 && v == 0 &&
+	    parse_dec("18446744073709551615", 20, &v) == 0 && v == UINT64_MAX,
+	    "decimal numbers up to 2^64-1");
+	expect(parse_dec("99999999999999999999", 20, &v) == 0 &&
+	    v == UINT64_MAX, "a decimal past 64 bits saturates");
+	expect(parse_dec("", 0, &v) < 0 && parse_dec("1a", 2, &v) < 0 &&
+	    parse_dec("+1", 2, &v) < 0 && parse_dec("-1", 2, &v) < 0,
+	    "only digits are a decimal number");
+	expect(pct_decode("a%41+", 5, out, sizeof out, 1) == 3 &&
+	    strcmp(out, "aA+") == 0, "percent-decoding keeps '+'");
+	expect(pct_decode("a%2Fb", 5, out, sizeof out, 0) == 3 &&
+	    pct_decode("a%2fb", 5, out, sizeof out, 1) < 0,
+	    "an escaped '/' is refused in a path only");
+	expect(pct_decode("%01", 3, out, sizeof out, 0) == 1 &&
+	    pct_decode("%01", 3, out, sizeof out, 1) < 0,
+	    "escaped control bytes are refused in a path only");
+	expect(pct_decode("%00", 3, out, sizeof out, 0) < 0 &&
+	    pct_decode("%4", 2, out, sizeof out, 0) < 0 &&
+	    pct_decode("%zz", 3, out, sizeof out, 0) < 0,
+	    "%00 and bad escapes are refused");
+	expect(pct_decode("abcdefgh", 8, out, sizeof out, 0) < 0 &&
+	    pct_decode("abcdefg", 7, out, sizeof out, 0) == 7,
+	    "decoding stops at the output's size");
 }
 
-static int list_is(int which, int from, int to, const struct conn *base)
+/* The timeout lists: each stays sorted, poll()'s timeout is the nearest
+ * deadline, expiry closes exactly the connections past theirs, and pfds[]
+ * stays dense. A head that times out gets a 408 with Date. */
+static void test_timeouts(void)
 {
-	const struct conn *c = list_head[which].next;
-	int i;
-
-	for (i = from; i <= to; i++, c = c->next)
-		if (c != base + i || c->since != 100000 + i)
-			return 0;
-	return c == &list_head[which];
-}
-
-static void test_hot_cold(void)
-{
-	enum { N = HOT_MAX + 100 };
+	enum { N = 8 };
 	static struct conn cs[N];
 	static struct pollfd pf[N + 2];
 	static struct conn *sc[N + 2];
-	int i;
+	char got[512];
+	int i, sv[2], dense = 1;
+	ssize_t n;
 
 	pfds = pf;
 	slot_conn = sc;
 	nslots = 0;
-	for (i = 0; i < T_NONE; i++) {
+	for (i = 0; i < T_NONE; i++)
 		list_head[i].next = list_head[i].prev = &list_head[i];
-		list_head[i].list = T_NONE;
-	}
 	add_slot(-1, POLLIN);
 	add_slot(-1, POLLIN);
-	nhot = nslots;
-	for (i = 0; i < N; i++) {   /* as accept_burst does it */
+	for (i = 0; i < N; i++) {   /* as conn_open() does it */
 		cs[i].fd = -1;
 		cs[i].list = T_NONE;
 		cs[i].slot = add_slot(-1, POLLIN);
 		slot_conn[cs[i].slot] = &cs[i];
 		nconns++;
-		now_ms = 100000 + i;    /* conn i quiet since 100000 + i */
+		now_ms = 100000 + i * 10;
 		list_enter(&cs[i], T_IDLE);
 	}
-	expect(nhot == N + 2 && slots_consistent(), "new connections are hot");
-	now_ms = 100000 + 10 + HOT_MIN_MS;
-	trim_hot();
-	expect(nhot == N + 2 - 11 && list_is(T_COLD, 0, 10, cs),
-	    "over HOT_MAX: only those quiet HOT_MIN_MS turn cold");
-	now_ms = 100000 + N;
-	trim_hot();
-	expect(nhot == HOT_MAX + 2 && list_is(T_COLD, 0, 99, cs) &&
-	    list_is(T_IDLE, 100, N - 1, cs) && slots_consistent(),
-	    "trimmed down to HOT_MAX, oldest first, keeping their since");
-	trim_hot();
-	expect(nhot == HOT_MAX + 2, "at HOT_MAX nothing more turns cold");
-	now_ms = 100000 + 100 + HOT_IDLE_MS;
+	now_ms = 100000 + IDLE_TIMEOUT_MS - 100;
+	expect(poll_timeout() == 100, "poll() waits for the nearest deadline");
+	now_ms = 100000 + IDLE_TIMEOUT_MS + 25;
 	expire_timeouts();
-	expect(list_is(T_COLD, 0, 100, cs) && list_is(T_IDLE, 101, N - 1, cs) &&
-	    slots_consistent(), "after HOT_IDLE_MS quiet a connection turns cold");
-	now_ms = 100000 + 5 + IDLE_TIMEOUT_MS;
-	expire_timeouts();
-	expect(nslots == N + 2 - 6 && nhot == 2 && list_is(T_COLD, 6, N - 1, cs) &&
-	    slots_consistent(), "the idle timeout counts from the last request, "
-	    "hot time included");
-	while (list_head[T_COLD].next != &list_head[T_COLD])
-		conn_close(list_head[T_COLD].next);
+	expect(nconns == N - 3 && list_head[T_IDLE].next == &cs[3],
+	    "expiry closes exactly those past their deadline, oldest first");
+	for (i = 2; i < nslots; i++)
+		dense &= slot_conn[i]->slot == i && slot_conn[i]->fd == -1;
+	expect(dense && nslots == N - 3 + 2, "pfds[] stays dense");
+	list_enter(&cs[3], T_IDLE);
+	expect(list_head[T_IDLE].prev == &cs[3] && list_head[T_IDLE].next == &cs[4],
+	    "a restarted timeout moves to the tail");
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0) {
+		cs[4].fd = sv[0];
+		cs[4].buf = malloc(sizeof *cs[4].buf);
+		memcpy(cs[4].buf->in, "GET /v2/ HT", 11);
+		cs[4].buf->len = 11;
+		list_enter(&cs[4], T_HEAD);
+		now_ms += HEAD_TIMEOUT_MS;
+		expire_timeouts();
+		n = read(sv[1], got, sizeof got - 1);
+		got[n > 0 ? n : 0] = '\0';
+		close(sv[1]);
+	} else {
+		got[0] = '\0';
+	}
+	expect(strncmp(got, "HTTP/1.1 408 Request Timeout\r\nDate: ", 36) == 0 &&
+	    strstr(got, "Connection: close\r\n") &&
+	    strstr(got, "\r\n\r\n408 request timeout\n"),
+	    "a head past HEAD_TIMEOUT_MS gets a 408 with Date, then a close");
+	while (list_head[T_IDLE].next != &list_head[T_IDLE])
+		conn_close(list_head[T_IDLE].next);
 	expect(nslots == 2 && nconns == 0, "all closed");
 }
 
@@ -487,9 +475,9 @@ int main(void)
 	test_semantics();
 	test_routes();
 	test_helpers();
-	test_tables();
-	test_scanners();
-	test_hot_cold();
+	test_statuses();
+	test_numbers();
+	test_timeouts();
 	printf("# unit: %d checks, %d failed\n", checks, failures);
 	return failures != 0;
 }
