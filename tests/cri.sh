@@ -396,7 +396,8 @@ security() {
 	rm -f "/proc/$pid/root/qt-write-test" 2>/dev/null
 	rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | tail -n 1)
 	case $err in *"Read-only file system"*) true ;; *) false ;; esac
-	verdict $? "cri: $n: a write to / fails (${err##*: }; root mounted $rootopts)"
+	verdict $? "cri: $n: a write to / fails (${err:+${err##*: }}${err:-it succeeded};" \
+		"root mounted $rootopts)"
 	# The cgroup limits from resources.limits (cgroup v1 or v2).
 	cg=$(awk -F: '$2 == "memory" || $2 == "" { print $3; exit }' "/proc/$pid/cgroup")
 	if [ -r "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" ]; then
