@@ -31,7 +31,7 @@ PM_STORES=(1 2)
 README=${README:-README.md}
 NS=qt-tls-$$
 VH=qtls$$h VN=qtls$$n # veth ends: here and in the namespace
-NS_MADE=0 NGINX_PID= DOCKER_CA_DIR=
+NS_MADE=0 NGINX_PID='' DOCKER_CA_DIR=''
 
 tls_cleanup() {
 	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
@@ -204,6 +204,7 @@ skopeo_checks() {
 }
 
 # ---------------------------------------------------------------- podman
+# shellcheck disable=SC2046 # pm prints a command line, split on purpose
 podman_checks() {
 	local d="tls: podman:" r=$NS_IP:$NP/quinistry:latest got
 	if ! have podman; then missing "$d pull" "podman missing"; return; fi
