@@ -17,30 +17,22 @@
  *       RUNS times: fork/exec PROGRAM (pinned to CPU), poll connect() on
  *       PORT, send GET /v2/, stop the clock at a complete 200 response head,
  *       SIGTERM the server and reap it.  Prints each time and the median (ms).
+ *   loadgen returning -p PORT [-n N] [-s SILENCE] [-c BUSY] [-r ROUNDS]
+ *       BUSY connections keep the server busy (as run, GET /v2/) while N
+ *       other keep-alive connections each make a request, stay silent
+ *       SILENCE seconds (1.6) and time GET /v2/ to its complete response,
+ *       ROUNDS (3) times; defaults N 20, BUSY 64.  Prints one line:
+ *       returning samples=S p50_ms=A p90_ms=B max_ms=C errors=E ...
  *
  * Only 127.0.0.1 is ever a target.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "../tests/tool.h"
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define RBUF 65536
 #define MAXHDRS 16
@@ -64,48 +56,6 @@ static void die(const char *fmt, ...)
     exit(2);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-static struct sockaddr_in target(int port)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sa;
-}
-
-/* Non-blocking connect; returns fd (connect may still be in progress). */
-static int start_connect(int port)
-{
-    struct sockaddr_in sa = target(port);
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* ---- response parsing -------------------------------------------------- */
 
 enum { ST_CONNECTING, ST_WRITING, ST_HEAD, ST_BODY };
@@ -122,55 +72,29 @@ struct conn {
     char head[8192];
 };
 
-/* Find end of head; returns length including CRLFCRLF or 0. */
-static size_t head_end(const char *b, size_t n)
+/* A complete head in c->head[0..c->hlen): 1 (status, body_left and
+ * close_after set, *hl its length), 0 incomplete, -1 malformed or without
+ * framing we understand (chunked is not used here). */
+static int take_head(struct conn *c, int is_head, size_t *hl)
 {
-    size_t i;
-    for (i = 3; i < n; i++)
-        if (b[i] == '\n' && b[i - 1] == '\r' && b[i - 2] == '\n' && b[i - 3] == '\r')
-            return i + 1;
-    return 0;
-}
-
-/* Parse status and Content-Length / Connection from a complete head. */
-static int parse_head(struct conn *c, size_t hl, int is_head)
-{
-    char *p = c->head, *end = c->head + hl, *nl;
-    long long cl = -1;
-    c->close_after = 0;
-    if (hl < 12 || strncmp(p, "HTTP/1.", 7) != 0)
+    struct head h;
+    int r = head_parse(c->head, c->hlen, is_head, &h);
+    if (r <= 0)
+        return r;
+    if (h.body < 0)
         return -1;
-    c->status = atoi(p + 9);
-    nl = memchr(p, '\n', (size_t)(end - p));
-    while (nl && nl + 1 < end) {
-        p = nl + 1;
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            break;
-        if ((size_t)(nl - p) > 15 && strncasecmp(p, "content-length:", 15) == 0)
-            cl = atoll(p + 15);
-        else if ((size_t)(nl - p) > 11 && strncasecmp(p, "connection:", 11) == 0) {
-            const char *v = p + 11;
-            while (*v == ' ')
-                v++;
-            if (strncasecmp(v, "close", 5) == 0)
-                c->close_after = 1;
-        }
-    }
-    if (is_head || c->status == 304 || c->status == 204 || (c->status >= 100 && c->status < 200))
-        c->body_left = 0;
-    else if (cl >= 0)
-        c->body_left = cl;
-    else
-        return -1; /* no framing we understand (chunked is not used here) */
-    return 0;
+    *hl = h.len;
+    c->status = h.status;
+    c->body_left = h.body;
+    c->close_after = h.close;
+    return 1;
 }
 
 /* ---- freeport ------------------------------------------------------------ */
 
 static int cmd_freeport(void)
 {
-    struct sockaddr_in sa = target(0);
+    struct sockaddr_in sa = loopback(0);
     socklen_t sl = sizeof sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
@@ -236,7 +160,7 @@ static int run_send(struct run *R, struct conn *c, int idx, int add)
  * already done; otherwise it waits for EPOLLOUT. */
 static void run_open(struct run *R, struct conn *c, int idx)
 {
-    c->fd = start_connect(R->port);
+    c->fd = dial(R->port, 1, 0);
     if (c->fd < 0) {
         R->errors++;
         return;
@@ -268,15 +192,14 @@ static int run_recv(struct run *R, struct conn *c, int idx)
             size_t room = sizeof c->head - c->hlen, take = got < room ? got : room, hl;
             memcpy(c->head + c->hlen, rbuf, take);
             c->hlen += take;
-            hl = head_end(c->head, c->hlen);
-            if (!hl) {
+            switch (take_head(c, R->is_head, &hl)) {
+            case 0:
                 if (c->hlen == sizeof c->head) {
                     R->errors++;
                     return 1;
                 }
                 continue;
-            }
-            if (parse_head(c, hl, R->is_head) < 0) {
+            case -1:
                 R->errors++;
                 return 1;
             }
@@ -411,7 +334,7 @@ static int cmd_idle(int port, int n, double maxsecs)
     while (done + failed < n && !g_stop && now_s() < setup_end) {
         int np = 0, rc;
         while (opened < n && inflight < window) {
-            cs[opened].fd = start_connect(port);
+            cs[opened].fd = dial(port, 1, 0);
             cs[opened].state = ST_CONNECTING;
             if (cs[opened].fd < 0)
                 die("idle: socket/connect: %s (raise ulimit -n?)", strerror(errno));
@@ -461,8 +384,7 @@ static int cmd_idle(int port, int n, double maxsecs)
                     continue;
                 }
                 c->hlen += (size_t)r;
-                hl = head_end(c->head, c->hlen);
-                if (hl && parse_head(c, hl, 0) == 0 && c->hlen - hl >= (size_t)c->body_left) {
+                if (take_head(c, 0, &hl) == 1 && c->hlen - hl >= (size_t)c->body_left) {
                     c->state = ST_BODY; /* complete; now idle */
                     done++;
                     inflight--;
@@ -507,12 +429,6 @@ static int cmd_idle(int port, int n, double maxsecs)
 
 /* ---- cold ---------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void reap(pid_t pid)
 {
     double t_end = now_s() + 3;
@@ -535,7 +451,7 @@ group:
 static double cold_once(int port, int cpu, char **argv, double limit_s)
 {
     static const char fmt[] = "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n";
-    struct sockaddr_in sa = target(port);
+    struct sockaddr_in sa = loopback(port);
     char req[256], buf[4096];
     size_t reqlen = (size_t)snprintf(req, sizeof req, fmt, port);
     double t0, t = -1, deadline;
@@ -567,6 +483,7 @@ static double cold_once(int port, int cpu, char **argv, double limit_s)
     while (now_s() < deadline) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), st;
         size_t got = 0;
+        struct head h;
         if (fd < 0)
             die("socket: %s", strerror(errno));
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -588,15 +505,15 @@ static double cold_once(int port, int cpu, char **argv, double limit_s)
                 if (r <= 0)
                     break;
                 got += (size_t)r;
-                if (head_end(buf, got))
+                if (head_parse(buf, got, 0, &h))
                     break;
                 if (got == sizeof buf - 1)
                     break;
             }
         }
         close(fd);
-        if (got && head_end(buf, got)) {
-            if (got >= 12 && strncmp(buf, "HTTP/1.", 7) == 0 && atoi(buf + 9) == 200)
+        if (got && head_parse(buf, got, 0, &h)) {
+            if (h.status == 200)
                 t = (now_s() - t0) * 1000;
             else
                 fprintf(stderr, "loadgen: cold: non-200 response\n");
@@ -637,6 +554,170 @@ static int cmd_cold(int port, int runs, int cpu, char **argv)
     return 0;
 }
 
+/* ---- returning ----------------------------------------------------------- */
+
+/* A pull pauses between its requests (docker and containerd do), and a
+ * server may treat a connection that has been quiet as less urgent. This
+ * measures what such a client waits for when it comes back to a busy
+ * server. The timed requests go out one at a time: a client whose turn
+ * comes while another waits goes right after it, so each figure is one
+ * request's own wait, and a silence can only come out longer. */
+
+static const char RET_REQ[] = "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+struct ret_client {
+    struct rbuf rb;
+    double due;   /* when its next request goes out (now_s clock) */
+    int greeted;  /* its untimed first request is done */
+};
+
+/* The load: a child running cmd_run until it is sent SIGTERM; its result
+ * line comes back through *out. */
+static pid_t busy_start(int port, int busy, double secs, int *out)
+{
+    int p[2];
+    pid_t pid;
+    if (pipe(p) < 0)
+        die("pipe: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        /* lower priority than the timed clients on the same core: when an
+         * answer arrives, its client runs at once, so the figure is the
+         * server's delay, not this process's */
+        if (dup2(p[1], 1) < 0 || nice(10) < 0)
+            _exit(2);
+        _exit(cmd_run(port, "GET", "/v2/", NULL, 0, busy, secs, 0));
+    }
+    close(p[1]);
+    *out = p[0];
+    return pid;
+}
+
+/* Stop the load; its request rate and its errors (failures and non-2xx). */
+static void busy_stop(pid_t pid, int fd, double *rps, long long *bad)
+{
+    char line[512];
+    size_t len = 0;
+    ssize_t r;
+    long long req = 0, err = 0, non2xx = 0;
+    double secs = 0;
+    const char *p;
+    kill(pid, SIGTERM);
+    while (len < sizeof line - 1 &&
+           (r = read(fd, line + len, sizeof line - 1 - len)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        len += (size_t)r;
+    }
+    line[len] = 0;
+    close(fd);
+    waitpid(pid, NULL, 0);
+    if ((p = strstr(line, "requests=")))
+        sscanf(p, "requests=%lld seconds=%lf", &req, &secs);
+    if ((p = strstr(line, "errors=")))
+        sscanf(p, "errors=%lld non2xx=%lld", &err, &non2xx);
+    *rps = secs > 0 ? (double)req / secs : 0;
+    *bad = err + non2xx;
+}
+
+/* One GET /v2/ on c; its time to the complete response in *ms. Returns 0
+ * for a 200, -1 otherwise (the connection is then useless). */
+static int ret_get(struct rbuf *c, double *ms)
+{
+    struct head h;
+    long long t0 = now_us();
+    if (send_all(c->fd, RET_REQ, sizeof RET_REQ - 1, now_ms() + 5000) ||
+        read_response(c, 0, now_ms() + 5000, &h) != RESP_OK)
+        return -1;
+    *ms = (double)(now_us() - t0) / 1000;
+    rb_drop(c, h.len + (size_t)h.body);
+    return h.status == 200 && !h.close ? 0 : -1;
+}
+
+/* The client whose turn is next, or -1 when all are done. */
+static int ret_next(const struct ret_client *cl, const int *left, int n)
+{
+    int i, best = -1;
+    for (i = 0; i < n; i++)
+        if (left[i] && (best < 0 || cl[i].due < cl[best].due))
+            best = i;
+    return best;
+}
+
+/* Nearest-rank percentile of sorted v[0..n). */
+static double pct(const double *v, int n, double p)
+{
+    int k = (int)(p * n + 0.999999);
+    return n ? v[k < 1 ? 0 : k - 1] : 0;
+}
+
+static int cmd_returning(int port, int n, double silence, int busy, int rounds)
+{
+    struct ret_client *cl = calloc((size_t)n, sizeof *cl);
+    int *left = calloc((size_t)n, sizeof *left);
+    double *ms = calloc((size_t)n * (size_t)rounds, sizeof *ms);
+    double t0, rps = 0;
+    long long busy_bad = 0;
+    int i, got = 0, errors = 0, bfd = -1;
+    pid_t bpid = -1;
+
+    if (!cl || !left || !ms)
+        die("out of memory");
+    if (busy > 0) /* runs until stopped; the time is only a bound */
+        bpid = busy_start(port, busy, silence * (rounds + 2) + 60, &bfd);
+    usleep(500000); /* the load is under way before anyone goes quiet */
+    t0 = now_s();
+    for (i = 0; i < n; i++) {
+        cl[i].rb.fd = -1;
+        cl[i].due = t0 + silence * i / n; /* spread the returns evenly */
+        left[i] = rounds;
+    }
+    while (!g_stop && (i = ret_next(cl, left, n)) >= 0) {
+        struct ret_client *c = &cl[i];
+        double wait = c->due - now_s(), t;
+        if (wait > 0) {
+            usleep((useconds_t)(wait * 1e6));
+            continue;
+        }
+        if (c->rb.fd < 0) {
+            int fd = dial(port, 0, 0);
+            if (fd < 0)
+                die("returning: connect: %s", strerror(errno));
+            rb_open(&c->rb, fd);
+            c->greeted = 0;
+        }
+        if (ret_get(&c->rb, &t) < 0) {
+            errors++;
+            left[i]--;
+            rb_close(&c->rb); /* a new connection takes its place */
+        } else if (c->greeted) {
+            ms[got++] = t;
+            left[i]--;
+        }
+        c->greeted = 1;
+        c->due = now_s() + silence;
+    }
+    if (bpid > 0)
+        busy_stop(bpid, bfd, &rps, &busy_bad);
+    for (i = 0; i < n; i++)
+        if (cl[i].rb.fd >= 0)
+            rb_close(&cl[i].rb);
+    qsort(ms, (size_t)got, sizeof *ms, cmp_double);
+    printf("returning samples=%d p50_ms=%.3f p90_ms=%.3f max_ms=%.3f errors=%d"
+           " clients=%d silence_s=%.2f busy=%d busy_rps=%.1f busy_errors=%lld\n",
+           got, pct(ms, got, 0.5), pct(ms, got, 0.9),
+           got ? ms[got - 1] : 0.0, errors, n, silence, busy, rps, busy_bad);
+    free(cl);
+    free(left);
+    free(ms);
+    return got && !errors ? 0 : 1;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void usage(void)
@@ -644,9 +725,35 @@ static void usage(void)
     fputs("usage: loadgen freeport\n"
           "       loadgen run -p PORT [-m METHOD] [-u PATH] [-H HDR]... [-c CONNS] [-d SECS] [-x]\n"
           "       loadgen idle -p PORT -n N [-t MAXSECS]\n"
-          "       loadgen cold -p PORT -n RUNS [-C CPU] -- PROGRAM ARGS...\n",
+          "       loadgen cold -p PORT -n RUNS [-C CPU] -- PROGRAM ARGS...\n"
+          "       loadgen returning -p PORT [-n N] [-s SILENCE] [-c BUSY] [-r ROUNDS]\n",
           stderr);
     exit(2);
+}
+
+/* An option with a value: i int, d double, s string. */
+struct opt {
+    const char *name;
+    char type;
+    void *to;
+};
+
+/* Set the option `name` from `val`; 0 when there is no such option. */
+static int set_opt(const struct opt *o, size_t n, const char *name, const char *val)
+{
+    size_t k;
+    for (k = 0; k < n; k++) {
+        if (strcmp(o[k].name, name))
+            continue;
+        if (o[k].type == 'i')
+            *(int *)o[k].to = atoi(val);
+        else if (o[k].type == 'd')
+            *(double *)o[k].to = atof(val);
+        else
+            *(const char **)o[k].to = val;
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -654,8 +761,15 @@ int main(int argc, char **argv)
     const char *cmd, *method = "GET", *path = "/v2/";
     char *hdrs[MAXHDRS];
     int nh = 0, port = 0, conns = 64, n = 0, cpu = -1, newconn = 0, i;
-    double secs = 5, maxsecs = 300;
+    int rounds = 3;
+    double secs = 5, maxsecs = 300, silence = 1.6;
     struct sigaction sa;
+    const struct opt opts[] = {
+        {"-p", 'i', &port}, {"-c", 'i', &conns}, {"-n", 'i', &n},
+        {"-C", 'i', &cpu}, {"-r", 'i', &rounds}, {"-d", 'd', &secs},
+        {"-t", 'd', &maxsecs}, {"-s", 'd', &silence}, {"-m", 's', &method},
+        {"-u", 's', &path},
+    };
 
     if (argc < 2)
         usage();
@@ -676,32 +790,16 @@ int main(int argc, char **argv)
             i++;
             break;
         }
-        if (strcmp(a, "-x") == 0) {
+        if (strcmp(a, "-x") == 0)
             newconn = 1;
-            continue;
-        }
-        if (i + 1 >= argc)
+        else if (i + 1 >= argc)
             usage();
-        if (strcmp(a, "-p") == 0)
-            port = atoi(argv[++i]);
-        else if (strcmp(a, "-m") == 0)
-            method = argv[++i];
-        else if (strcmp(a, "-u") == 0)
-            path = argv[++i];
         else if (strcmp(a, "-H") == 0) {
             if (nh == MAXHDRS)
                 die("too many -H");
             hdrs[nh++] = argv[++i];
-        } else if (strcmp(a, "-c") == 0)
-            conns = atoi(argv[++i]);
-        else if (strcmp(a, "-d") == 0)
-            secs = atof(argv[++i]);
-        else if (strcmp(a, "-n") == 0)
-            n = atoi(argv[++i]);
-        else if (strcmp(a, "-t") == 0)
-            maxsecs = atof(argv[++i]);
-        else if (strcmp(a, "-C") == 0)
-            cpu = atoi(argv[++i]);
+        } else if (set_opt(opts, sizeof opts / sizeof opts[0], a, argv[i + 1]))
+            i++;
         else
             usage();
     }
@@ -721,6 +819,11 @@ int main(int argc, char **argv)
         if (n < 1 || i >= argc)
             usage();
         return cmd_cold(port, n, cpu, argv + i);
+    }
+    if (strcmp(cmd, "returning") == 0) {
+        if (n < 0 || conns < 0 || silence < 0 || rounds < 1)
+            usage();
+        return cmd_returning(port, n ? n : 20, silence, conns, rounds);
     }
     usage();
     return 2;
