@@ -548,11 +548,18 @@ flow() {
 	host_port child "$cp"
 
 	# 5. Generation 3's pull, on the parent's node.
-	local third=localhost:$cp/${C_IMAGE#*/}
+	local third=localhost:$cp/${C_IMAGE#*/} clog
+	clog=$(val log "$T/child.run")
+	before=$(wc -l <"$clog")
 	if cri A pull "$third" >"$T/pull-a" 2>&1; then
 		pulled=$(val digests "$T/pull-a")
 		[ "$pulled" = "${third%:*}@$docker" ] || [ "$pulled" = "${third%:*}@$oci" ]
 		verdict $? "cri: CRI PullImage $third on A: $pulled (the same digest)"
+		# A holds the layer's snapshot (the parent runs on it): containerd
+		# fetches only what it lacks.
+		echo "# the child served A's pull: $(tail -n +$((before + 1)) "$clog" |
+			awk '$6 ~ /^(GET|HEAD)$/ { split($7, p, "/"); print $6, p[4], $9, "bytes" }' |
+			paste -sd, -)"
 	else
 		show "$T/pull-a"; nok "cri: CRI PullImage $third on A"
 	fi
