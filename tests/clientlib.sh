@@ -1,48 +1,35 @@
 # shellcheck shell=bash
-# Shared by the registry-client suites tests/clients.sh and tests/export.sh;
-# sourced (after `cd` to the repository root), not run. It provides:
-#  - the settings: Q (the binary, absolute), CI, TZ/LC_ALL, and the state
-#    the helpers below keep (SERVER_PID, BG_PIDS, USED_PORTS, *_OK, ...);
-#  - output and checks: ok, nok, skp, diag, check, missing, suite_needs;
-#  - probes: have, daemon_reason, is_static, now_ms, sha, free_port,
-#    wait_http, served_digest;
+# Shared by the registry-client suites (tests/clients.sh, tests/export.sh
+# and others); sourced after `cd` to the repository root, not run. On top
+# of tests/lib.sh (Q, CI, T and the clean-up, ok/nok/skip/missing/check/
+# diag, have, is_static, now_ms, start) it provides:
+#  - the settings TZ/LC_ALL and the state the helpers below keep
+#    (SERVER_PID, USED_PORTS, *_OK, ...);
+#  - skp (lib.sh's skip) and suite_needs;
+#  - probes: daemon_reason, sha, free_port, wait_http, served_digest;
 #  - the server: start_server, log_digests;
 #  - clients: docker_ready, ctr_ready (usable, else `missing`), pm and
 #    PM_RUN_OPTS (podman with a private store under $T),
 #    container_stop_timed (docker/podman), ctr_run_bg, ctr_stop_timed;
 #  - daemons: setup_daemons (tests/daemons.sh's, or private ones);
-#  - clean-up: docker_cleanup, podman_cleanup, ctr_cleanup and cleanup,
-#    which begin_suite installs as the EXIT trap with the work dir T.
+#  - clean-up: docker_cleanup, podman_cleanup, ctr_cleanup and
+#    client_cleanup, which begin_suite adds to lib.sh's clean-up.
 # The suite sets TAG (prefix of its container names), CTR_NS (containerd
 # namespaces it uses) and PM_STORES (its podman stores, see pm) before
 # anything cleans up.
 
+. tests/lib.sh || exit 1
 # tests/daemons.sh's functions (qt_umount_under) without running a command.
 . tests/daemons.sh '' || exit 1
 
-Q=${QUINISTRY:-./quinistry}
-case $Q in /*) ;; *) Q=$PWD/${Q#./} ;; esac
-CI=${CI:-}
 export TZ=UTC LC_ALL=C
 
 STARTED_DAEMONS=0
 SERVER_PID=
-BG_PIDS=()
 USED_PORTS=" "
 DOCKER_OK=0 PODMAN_OK=0 CTR_OK=0
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-skp() { echo "skip - $*"; }
-diag() { sed 's/^/# /' >&2; }
-check() { # description command...
-	local d=$1; shift
-	if "$@"; then ok "$d"; else nok "$d"; return 1; fi
-}
-missing() { # description what
-	if [ "$CI" = true ]; then nok "$1 ($2)"; else skp "$1 ($2)"; fi
-}
-have() { command -v "$1" >/dev/null 2>&1; }
+skp() { skip "$@"; }
 # The binary is there and so is every tool the suite cannot do without;
 # else say so and end the suite.
 suite_needs() { # prefix tool...
@@ -62,19 +49,7 @@ daemon_reason() { # binary
 	else echo "$1 did not start; see tests/daemons.sh messages"
 	fi
 }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 sha() { sha256sum "$1" | awk '{print "sha256:" $1}'; }
-
-is_static() {
-	if have readelf; then
-		readelf -lW "$Q" 2>/dev/null | grep -q 'Elf file type' &&
-			! readelf -lW "$Q" 2>/dev/null | grep -q 'INTERP'
-	elif have file; then
-		file -L "$Q" | grep -Eq 'statically linked|static-pie linked'
-	else
-		return 0
-	fi
-}
 
 # A port nobody listens on (and that we have not handed out yet).
 free_port() {
@@ -120,17 +95,14 @@ served_digest() { # port
 
 # ---------------------------------------------------------------- server
 # $Q OPTION... -l 127.0.0.1:0 in the background (SERVER_PID), its stderr in
-# LOG; wait (at most 10 s) until it logs that it listens, or dies.
+# LOG; lib.sh's start, which waits until it listens (ADDR), or dies.
 start_server() { # log option...
-	local log=$1 i=0
+	local log=$1
 	shift
-	"$Q" "$@" -l 127.0.0.1:0 >/dev/null 2>"$log" &
-	SERVER_PID=$!
-	while [ $i -lt 100 ] && ! grep -q 'listening on' "$log" 2>/dev/null; do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
+	start "$log" "$Q" "$@" -l 127.0.0.1:0
+	local rc=$?
+	SERVER_PID=$SPID
+	return $rc
 }
 
 # The digests the server logs at start-up: sets D, O, CFG and L; fails
@@ -191,7 +163,7 @@ container_stop_timed() { # "docker" or "$(pm N)", container name
 ctr_run_bg() { # namespace ref name port log
 	ctr -n "$1" run --net-host --env PORT="$4" "$2" "$3" </dev/null >"$5" 2>&1 &
 	CTR_RUN_PID=$!
-	BG_PIDS+=("$CTR_RUN_PID")
+	PIDS+=("$CTR_RUN_PID")
 }
 
 # SIGTERM to a task of ctr_run_bg, wait (at most 5 s) for its ctr run to
@@ -269,24 +241,20 @@ ctr_cleanup() {
 	done
 	return 0
 }
-cleanup() {
-	local p
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+# After lib.sh has stopped the servers and ctr runs (PIDS): what the
+# clients made, the daemons if we started them, mounts under T.
+client_cleanup() {
 	docker_cleanup
 	podman_cleanup
 	ctr_cleanup
-	[ -n "$SERVER_PID" ] && wait "$SERVER_PID" 2>/dev/null
 	if [ $STARTED_DAEMONS = 1 ]; then
 		QT_DAEMONS_QUIET=1 tests/daemons.sh stop
 	fi
 	qt_umount_under "$T"
-	rm -rf "$T"
 }
 
-# The work directory T (/tmp/NAME.XXXXXX), removed by cleanup at exit.
+# From here on the clean-up also handles the clients. NAME is kept for the
+# suites that give it; T is lib.sh's (/tmp/qt-SUITE.XXXXXX).
 begin_suite() { # name
-	T=$(mktemp -d "/tmp/$1.XXXXXX") || exit 1
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	at_exit client_cleanup
 }

@@ -63,6 +63,21 @@ stop_ok() { # "docker" or "$(pm N)", container name
 	[ "$STOP_MS" -lt 2000 ] && [ "$STOP_CODE" = 0 ]
 }
 
+# A container of IMAGE on the host network serving on PORT: ok when it
+# answers GET /v2/, else its log as comments.
+run_gen() { # cli run-options name image port gen what
+	local cli=$1 opts=$2 name=$3 image=$4 port=$5 gen=$6 what=$7
+	# shellcheck disable=SC2086 # cli and opts are lists of words
+	if ! timeout 60 $cli run -d --name "$name" $opts -e PORT="$port" "$image" \
+		>/dev/null 2>"$T/err"; then
+		diag <"$T/err"
+		nok "$gen container starts"
+		return 1
+	fi
+	check "$gen ($what, PORT=$port) answers GET /v2/" wait_http "$port" 15 || {
+		$cli logs "$name" 2>&1 | diag; return 1; }
+}
+
 # ---------------------------------------------------------------- gen 1
 start_gen1() {
 	start_server "$T/gen1.log"
@@ -105,13 +120,7 @@ docker_suite() {
 
 	# gen 2: container from gen 1's image, serving on B
 	B=$(free_port) || { nok "$d free port"; return; }
-	if ! timeout 60 docker run -d --name "$TAG-g2" --network host -e PORT="$B" "$r1" >/dev/null 2>"$T/err"; then
-		diag <"$T/err"
-		nok "$d gen 2 container starts"
-		return
-	fi
-	check "$d gen 2 (container, PORT=$B) answers GET /v2/" wait_http "$B" 15 || {
-		docker logs "$TAG-g2" 2>&1 | diag; return; }
+	run_gen docker "--network host" "$TAG-g2" "$r1" "$B" "$d gen 2" container || return
 	pid=$(docker inspect -f '{{.State.Pid}}' "$TAG-g2")
 	check "$d gen 2 process runs as uid/gid 65534" uid_ok "$pid"
 	check "$d gen 2 logs the same docker manifest digest" \
@@ -130,13 +139,7 @@ docker_suite() {
 
 	# gen 3: container from the image pulled from gen 2, serving on C
 	C=$(free_port) || { nok "$d free port"; return; }
-	if ! timeout 60 docker run -d --name "$TAG-g3" --network host -e PORT="$C" "$r2" >/dev/null 2>"$T/err"; then
-		diag <"$T/err"
-		nok "$d gen 3 container starts"
-		return
-	fi
-	check "$d gen 3 (container from gen 2's image, PORT=$C) answers GET /v2/" wait_http "$C" 15 || {
-		docker logs "$TAG-g3" 2>&1 | diag; return; }
+	run_gen docker "--network host" "$TAG-g3" "$r2" "$C" "$d gen 3" "container from gen 2's image" || return
 	r3=127.0.0.1:$C/quinistry:latest
 	got=$(docker_pull_digest "$r3")
 	check "$d pull $r3 (gen 3) reports the same digest" [ "$got" = "$D" ]
@@ -185,13 +188,7 @@ podman_suite() {
 		grep -q 'runs as user 65534:65534' <<<"$got"
 
 	B=$(free_port) || { nok "$d free port"; return; }
-	if ! timeout 60 $(pm 1) run -d --name "$TAG-g2" $PM_RUN_OPTS -e PORT="$B" "$r1" >/dev/null 2>"$T/err"; then
-		diag <"$T/err"
-		nok "$d gen 2 container starts"
-		return
-	fi
-	check "$d gen 2 (container, PORT=$B) answers GET /v2/" wait_http "$B" 15 || {
-		$(pm 1) logs "$TAG-g2" 2>&1 | diag; return; }
+	run_gen "$(pm 1)" "$PM_RUN_OPTS" "$TAG-g2" "$r1" "$B" "$d gen 2" container || return
 	pid=$($(pm 1) inspect -f '{{.State.Pid}}' "$TAG-g2")
 	check "$d gen 2 process runs as uid/gid 65534" uid_ok "$pid"
 	check "$d gen 2 logs the same docker manifest digest" \
@@ -203,13 +200,7 @@ podman_suite() {
 		grep -q "GET /v2/quinistry/blobs/$L 200" <<<"$($(pm 1) logs "$TAG-g2" 2>&1)"
 
 	C=$(free_port) || { nok "$d free port"; return; }
-	if ! timeout 60 $(pm 2) run -d --name "$TAG-g3" $PM_RUN_OPTS -e PORT="$C" "$r2" >/dev/null 2>"$T/err"; then
-		diag <"$T/err"
-		nok "$d gen 3 container starts"
-		return
-	fi
-	check "$d gen 3 (container from gen 2's image, PORT=$C) answers GET /v2/" wait_http "$C" 15 || {
-		$(pm 2) logs "$TAG-g3" 2>&1 | diag; return; }
+	run_gen "$(pm 2)" "$PM_RUN_OPTS" "$TAG-g3" "$r2" "$C" "$d gen 3" "container from gen 2's image" || return
 	r3=127.0.0.1:$C/quinistry:latest
 	got=$(podman_pull_digest 3 "$r3")
 	check "$d pull $r3 (gen 3, fresh store) reports the same digest" [ "$got" = "$D" ]
@@ -323,7 +314,7 @@ else
 	file -L "$Q" 2>/dev/null | diag
 	case ${Q##*/} in
 	quinistry) nok "clients: $Q is statically linked (it is dynamic: cannot run in a scratch container)" ;;
-	*) skp "clients: $Q is dynamically linked (e.g. a sanitizer build); container runs need the static binary" ;;
+	*) skip "clients: $Q is dynamically linked (e.g. a sanitizer build); container runs need the static binary" ;;
 	esac
 fi
 if ! start_gen1; then
@@ -341,6 +332,6 @@ if [ $STATIC = 1 ]; then
 	podman_suite
 	ctr_suite
 else
-	skp "clients: docker, podman and containerd chains (dynamic binary)"
+	skip "clients: docker, podman and containerd chains (dynamic binary)"
 fi
 exit 0

@@ -97,7 +97,7 @@ docker_suite() {
 	check "$d load -i F loads quinistry:latest" grep -q 'Loaded image: quinistry:latest' <<<"$got" || return
 	got=$(docker image inspect -f '{{.Id}}' quinistry:latest 2>/dev/null)
 	check "$d loaded image ID is the config digest the server logs" [ "$got" = "$CFG" ]
-	[ $STATIC = 1 ] || { skp "$d run loaded image (dynamic binary)"; return; }
+	[ $STATIC = 1 ] || { skip "$d run loaded image (dynamic binary)"; return; }
 	P=$(free_port) || { nok "$d free port"; return; }
 	if ! timeout 60 docker run -d --name "$TAG-run" --network host -e PORT="$P" quinistry:latest >/dev/null 2>"$T/err"; then
 		diag <"$T/err"; nok "$d run loaded image"; return
@@ -125,7 +125,7 @@ podman_suite() {
 	check "$d load -i F works (loads quinistry:latest)" grep -q "Loaded image.*quinistry:latest" <<<"$got" || return
 	got=$($(pm) images -q --no-trunc 2>/dev/null | sort -u)
 	check "$d loaded image ID is the config digest the server logs" [ "$got" = "$CFG" ] || return
-	[ $STATIC = 1 ] || { skp "$d run loaded image (dynamic binary)"; return; }
+	[ $STATIC = 1 ] || { skip "$d run loaded image (dynamic binary)"; return; }
 	P=$(free_port) || { nok "$d free port"; return; }
 	if ! timeout 60 $(pm) run -d --name "$TAG-run" $PM_RUN_OPTS -e PORT="$P" "$CFG" >/dev/null 2>"$T/err"; then
 		diag <"$T/err"; nok "$d run loaded image"; return
@@ -154,7 +154,7 @@ ctr_suite() {
 	timeout 10 ctr -n $NS content get "$man" >"$T/ctr-man.json" 2>/dev/null
 	check "$d imported manifest names config $CFG" \
 		[ "$(json "$T/ctr-man.json" 'j["config"]["digest"]')" = "$CFG" ]
-	[ $STATIC = 1 ] || { skp "$d run imported image (dynamic binary)"; return; }
+	[ $STATIC = 1 ] || { skip "$d run imported image (dynamic binary)"; return; }
 	P=$(free_port) || { nok "$d free port"; return; }
 	ctr_run_bg $NS "$ref" "$TAG-run" "$P" "$T/ctr-run.log"
 	p=$CTR_RUN_PID
