@@ -393,10 +393,11 @@ security() {
 	# As root with every capability, through the container's own root
 	# mount: only a read-only mount can refuse the write.
 	err=$(: 2>&1 >"/proc/$pid/root/qt-write-test")
+	err=${err##*: }
 	rm -f "/proc/$pid/root/qt-write-test" 2>/dev/null
 	rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | tail -n 1)
 	case $err in *"Read-only file system"*) true ;; *) false ;; esac
-	verdict $? "cri: $n: a write to / fails (${err:+${err##*: }}${err:-it succeeded};" \
+	verdict $? "cri: $n: a write to / fails (${err:-no error}," \
 		"root mounted $rootopts)"
 	# The cgroup limits from resources.limits (cgroup v1 or v2).
 	cg=$(awk -F: '$2 == "memory" || $2 == "" { print $3; exit }' "/proc/$pid/cgroup")
