@@ -18,15 +18,13 @@
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh || exit 1
 # tests/daemons.sh's functions (its way to start a containerd, and
 # qt_umount_under) without running a command.
 . tests/daemons.sh '' || exit 1
-QUINISTRY=${QUINISTRY:-./quinistry}
-case $QUINISTRY in /*) ;; *) QUINISTRY=$PWD/${QUINISTRY#./} ;; esac
 MANIFESTS="k8s/parent.yaml k8s/child.yaml k8s/registry.yaml"
 VALIDATE_DIR=k8s/validate
 
-tmp=$(mktemp -d /tmp/qt-k8s.XXXXXX) || exit 1
 NS=qt-k8s-$$          # the node's image store (k8s.io on a real node)
 NS_EMPTY=qt-k8s-e-$$   # an image store without the side-loaded blobs
 PARENT=qt-k8s-parent-$$
@@ -34,20 +32,10 @@ CHILD=qt-k8s-child-$$
 OWN_CONTAINERD_PID=
 CTR_ADDR=
 
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; }
-skip() { echo "skip - $*"; }
-missing() { # description
-	if [ "${CI:-}" = true ]; then notok "$1 (tool missing)"; else skip "$1 (tool missing)"; fi
-}
-check() { # condition-exit-status description
-	if [ "$1" = 0 ]; then ok "$2"; else notok "$2"; fi
-}
-
 ctr_() { timeout 60 ctr -a "$CTR_ADDR" -n "$NS" "$@"; }
 ctr_empty() { timeout 60 ctr -a "$CTR_ADDR" -n "$NS_EMPTY" "$@"; }
 
-cleanup() {
+k8s_cleanup() {
 	if [ -n "$CTR_ADDR" ]; then
 		local c
 		for c in "$CHILD" "$PARENT"; do
@@ -64,19 +52,18 @@ cleanup() {
 		done
 	fi
 	if [ -n "$OWN_CONTAINERD_PID" ]; then
-		qt_d_kill_pidfile "$tmp/containerd/containerd.pid" 5
-		qt_umount_under "$tmp"
+		qt_d_kill_pidfile "$T/containerd/containerd.pid" 5
+		qt_umount_under "$T"
 	fi
-	[ -n "${K8S_KEEP_TMP:-}" ] || rm -rf "$tmp" 2>/dev/null
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit k8s_cleanup
+[ -n "${K8S_KEEP_TMP:-}" ] && KEEP_TMP=1
 
 # ------------------------------------------------------------ 1. manifests
 
 have_facts=0
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	missing "k8s manifests: schema validation needs node and npm"
+	missing "k8s manifests: schema validation needs node and npm" "tool missing"
 else
 	# Install (or bring up to date) the pinned validator dependencies.
 	lock=$VALIDATE_DIR/package-lock.json
@@ -84,57 +71,49 @@ else
 	if [ -f "$stamp" ] && [ ! "$lock" -nt "$stamp" ]; then
 		npm_rc=0
 	else
-		(cd "$VALIDATE_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >"$tmp/npm.log" 2>&1
+		(cd "$VALIDATE_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1
 		npm_rc=$?
-		[ $npm_rc = 0 ] || sed 's/^/# /' "$tmp/npm.log" | tail -n 20
+		[ $npm_rc = 0 ] || tail -n 20 "$T/npm.log" | diag
 	fi
-	check $npm_rc "k8s validator dependencies installed (npm ci in $VALIDATE_DIR)"
+	check_status $npm_rc "k8s validator dependencies installed (npm ci in $VALIDATE_DIR)"
 
-	if [ ! -x "$QUINISTRY" ]; then
-		notok "k8s manifests: $QUINISTRY is not built (run make)"
-	elif ! "$QUINISTRY" --help >"$tmp/help.txt" 2>&1; then
-		notok "k8s manifests: $QUINISTRY --help failed"
+	if [ ! -x "$Q" ]; then
+		nok "k8s manifests: $Q is not built (run make)"
+	elif ! "$Q" --help >"$T/help.txt" 2>&1; then
+		nok "k8s manifests: $Q --help failed"
 	elif [ $npm_rc = 0 ]; then
 		# shellcheck disable=SC2086
-		timeout 120 node "$VALIDATE_DIR/validate.js" --help-text "$tmp/help.txt" \
-			--facts-out "$tmp/facts" $MANIFESTS >"$tmp/validate.out" 2>"$tmp/validate.err"
+		timeout 120 node "$VALIDATE_DIR/validate.js" --help-text "$T/help.txt" \
+			--facts-out "$T/facts" $MANIFESTS >"$T/validate.out" 2>"$T/validate.err"
 		rc=$?
-		cat "$tmp/validate.out"
-		if [ $rc != 0 ] && ! grep -q '^not ok - ' "$tmp/validate.out"; then
-			sed 's/^/# /' "$tmp/validate.err" | tail -n 20
-			notok "k8s validator exited $rc"
+		cat "$T/validate.out"
+		if [ $rc != 0 ] && ! grep -q '^not ok - ' "$T/validate.out"; then
+			tail -n 20 "$T/validate.err" | diag
+			nok "k8s validator exited $rc"
 		fi
-		[ -s "$tmp/facts" ] && have_facts=1
+		[ -s "$T/facts" ] && have_facts=1
 	fi
 fi
 
 # ------------------------------------------------------------ 2. node demo
 
-is_dynamic() {
-	if command -v readelf >/dev/null 2>&1; then
-		readelf -l "$1" 2>/dev/null | grep -q 'INTERP'
-	else
-		file -L "$1" 2>/dev/null | grep -q 'dynamically linked'
-	fi
-}
-
 demo_tools_ok() {
 	local t
 	for t in ctr containerd runc containerd-shim-runc-v2 curl; do
-		command -v "$t" >/dev/null 2>&1 || { missing "k8s node demo: $t"; return 1; }
+		command -v "$t" >/dev/null 2>&1 || { missing "k8s node demo: $t" "tool missing"; return 1; }
 	done
 	if [ "$(id -u)" != 0 ]; then
-		missing "k8s node demo: needs root for containerd"
+		missing "k8s node demo: needs root for containerd" "not root"
 		return 1
 	fi
 	# The image holds nothing but the binary: a dynamically linked build
 	# (the ASan one) cannot run in it, so the demo does not apply to it.
-	if is_dynamic "$QUINISTRY"; then
-		skip "k8s node demo: $QUINISTRY is dynamically linked (an image of it cannot run)"
+	if ! is_static; then
+		skip "k8s node demo: $Q is dynamically linked (an image of it cannot run)"
 		return 1
 	fi
 	if [ $have_facts = 0 ]; then
-		notok "k8s node demo: no values from the manifests (validation did not run)"
+		nok "k8s node demo: no values from the manifests (validation did not run)"
 		return 1
 	fi
 	return 0
@@ -153,7 +132,7 @@ find_containerd() {
 	fi
 	# A private one, started the way tests/daemons.sh starts its own (its
 	# messages are ours to give: the log below, then not ok).
-	local d=$tmp/containerd started=0
+	local d=$T/containerd started=0
 	QT_DAEMONS_DIR=$d QT_DAEMONS_QUIET=1 qt_d_start_containerd 2>/dev/null && started=1
 	OWN_CONTAINERD_PID=$(cat "$d/containerd.pid" 2>/dev/null)
 	if [ $started = 1 ] && [ -n "$OWN_CONTAINERD_PID" ]; then
@@ -161,8 +140,8 @@ find_containerd() {
 		ok "k8s node demo: started a private containerd (pid $OWN_CONTAINERD_PID)"
 		return 0
 	fi
-	sed 's/^/# /' "$d/containerd.log" | tail -n 20
-	notok "k8s node demo: containerd did not start"
+	tail -n 20 "$d/containerd.log" | diag
+	nok "k8s node demo: containerd did not start"
 	return 1
 }
 
@@ -175,8 +154,8 @@ port_free() {
 	fi
 }
 
-# wait_http PORT: GET the probe path until it answers (max 10 s).
-wait_http() {
+# wait_probe PORT: GET the probe path until it answers (max 10 s).
+wait_probe() {
 	local i=0
 	while [ $i -lt 100 ]; do
 		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1$K8S_PROBE_PATH" && return 0
@@ -207,15 +186,15 @@ run_node_copy() {
 	ctr_ run -d --net-host --read-only --seccomp "${drops[@]}" \
 		--memory-limit "$K8S_MEM_LIMIT_BYTES" --cpus "$K8S_CPU_LIMIT" \
 		--env "PORT=$3" --log-uri "file://$4" "$2" "$1" $ENTRYPOINT $K8S_ARGS \
-		>"$tmp/run-$1.out" 2>&1
+		>"$T/run-$1.out" 2>&1
 }
 
 # pod_checks NAME PORT LOG WHAT
 pod_checks() {
 	local name=$1 port=$2 log=$3 what=$4 pid status t code
-	if ! wait_http "$port"; then
-		sed 's/^/# /' "$log" "$tmp/run-$name.out" 2>/dev/null | tail -n 20
-		notok "k8s node demo: $what answers on 127.0.0.1:$port"
+	if ! wait_probe "$port"; then
+		cat "$log" "$T/run-$name.out" 2>/dev/null | tail -n 20 | diag
+		nok "k8s node demo: $what answers on 127.0.0.1:$port"
 		return 1
 	fi
 	ok "k8s node demo: $what answers on 127.0.0.1:$port"
@@ -225,11 +204,11 @@ pod_checks() {
 		"http://127.0.0.1:$port$K8S_PROBE_PATH")
 	code=${t%% *}
 	[ "$code" = 200 ]
-	check $? "k8s node demo: $what GET $K8S_PROBE_PATH -> $code in ${t#* }s (probe timeout ${K8S_PROBE_TIMEOUT}s)"
+	check_status $? "k8s node demo: $what GET $K8S_PROBE_PATH -> $code in ${t#* }s (probe timeout ${K8S_PROBE_TIMEOUT}s)"
 
 	pid=$(task_pid "$name")
 	if [ -z "$pid" ] || [ ! -r "/proc/$pid/status" ]; then
-		notok "k8s node demo: $what process found"
+		nok "k8s node demo: $what process found"
 		return 1
 	fi
 	status=$(cat "/proc/$pid/status")
@@ -242,12 +221,12 @@ pod_checks() {
 	rss=$(awk '/^VmRSS:/ { print $2 }' <<<"$status")
 	rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" 2>/dev/null | tail -n 1)
 	[ "$uid:$gid" = "$K8S_RUN_AS" ]
-	check $? "k8s node demo: $what runs as $uid:$gid (manifests: runAsUser:runAsGroup $K8S_RUN_AS)"
+	check_status $? "k8s node demo: $what runs as $uid:$gid (manifests: runAsUser:runAsGroup $K8S_RUN_AS)"
 	[ "$capeff" = 0000000000000000 ] && [ "$capbnd" = 0000000000000000 ] && [ "$nnp" = 1 ] &&
 		case ",$rootopts," in *,ro,*) true ;; *) false ;; esac
-	check $? "k8s node demo: $what has no capabilities (CapEff $capeff, CapBnd $capbnd), NoNewPrivs $nnp, root mounted $rootopts"
+	check_status $? "k8s node demo: $what has no capabilities (CapEff $capeff, CapBnd $capbnd), NoNewPrivs $nnp, root mounted $rootopts"
 	[ -n "$rss" ] && [ $((rss * 1024)) -lt "$K8S_MEM_REQUEST_BYTES" ]
-	check $? "k8s node demo: $what idle RSS ${rss:-?} KiB is below the memory request ($K8S_MEM_REQUEST_BYTES bytes)"
+	check_status $? "k8s node demo: $what idle RSS ${rss:-?} KiB is below the memory request ($K8S_MEM_REQUEST_BYTES bytes)"
 	[ "$name" = "$PARENT" ] && [ -n "$rss" ] && memory_check "$pid" "$port" "$rss" "$what"
 	return 0
 }
@@ -259,24 +238,23 @@ pod_checks() {
 # runs under that limit, so it must also survive the measurement.
 memory_check() {
 	local pid=$1 port=$2 idle=$3 what=$4 n=800 head i=0 loaded per total
-	head=$(sed -n 's/^#define MAX_HEAD \([0-9][0-9]*\).*/\1/p' quinistry.c 2>/dev/null | head -n 1)
-	head=${head:-8192}
-	node "$VALIDATE_DIR/holdconns.js" "$port" "$n" $((head - 100)) 8 >"$tmp/hold.out" 2>&1 &
+	head=$(limit MAX_HEAD 8192)
+	node "$VALIDATE_DIR/holdconns.js" "$port" "$n" $((head - 100)) 8 >"$T/hold.out" 2>&1 &
 	local hold=$!
-	while [ $i -lt 60 ] && ! grep -q '^ready\|^failed' "$tmp/hold.out"; do sleep 0.1; i=$((i + 1)); done
+	while [ $i -lt 60 ] && ! grep -q '^ready\|^failed' "$T/hold.out"; do sleep 0.1; i=$((i + 1)); done
 	sleep 0.3
 	loaded=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
 	kill "$hold" 2>/dev/null
 	wait "$hold" 2>/dev/null
-	if ! grep -q "^ready $n" "$tmp/hold.out" || [ -z "$loaded" ]; then
-		sed 's/^/# /' "$tmp/hold.out" | tail -n 3
-		notok "k8s node demo: $what holds $n half-sent request heads under its memory limit"
+	if ! grep -q "^ready $n" "$T/hold.out" || [ -z "$loaded" ]; then
+		tail -n 3 "$T/hold.out" | diag
+		nok "k8s node demo: $what holds $n half-sent request heads under its memory limit"
 		return
 	fi
 	per=$(((loaded - idle) / n))
 	total=$((idle + per * K8S_MAX_CONNS))
-	[ $((total * 1024)) -lt "$K8S_MEM_LIMIT_BYTES" ] && wait_http "$port"
-	check $? "k8s node demo: $what RSS $loaded KiB with $n half-sent ${head}-byte heads: ${per} KiB each, so ${total} KiB at --max-conns $K8S_MAX_CONNS < limit $((K8S_MEM_LIMIT_BYTES / 1024)) KiB"
+	[ $((total * 1024)) -lt "$K8S_MEM_LIMIT_BYTES" ] && wait_probe "$port"
+	check_status $? "k8s node demo: $what RSS $loaded KiB with $n half-sent ${head}-byte heads: ${per} KiB each, so ${total} KiB at --max-conns $K8S_MAX_CONNS < limit $((K8S_MEM_LIMIT_BYTES / 1024)) KiB"
 }
 
 # stop_checks NAME WHAT: SIGTERM, as the kubelet sends it; must exit 0 well
@@ -296,7 +274,7 @@ stop_check() {
 	ctr_ tasks rm "$name" >/dev/null 2>&1
 	rc=$?
 	[ "$st" = STOPPED ] && [ $rc = 0 ] && [ $ms -lt $((K8S_GRACE * 1000)) ]
-	check $? "k8s node demo: $what exits with status $rc ${ms} ms after SIGTERM (grace ${K8S_GRACE}s)"
+	check_status $? "k8s node demo: $what exits with status $rc ${ms} ms after SIGTERM (grace ${K8S_GRACE}s)"
 	ctr_ containers rm "$name" >/dev/null 2>&1
 }
 
@@ -305,7 +283,7 @@ log_digest() { sed -n "s/^ *$2 *\(sha256:[0-9a-f]\{64\}\).*/\1/p" "$1" | head -n
 node_demo() {
 	demo_tools_ok || return 0
 	# shellcheck disable=SC1091
-	. "$tmp/facts"
+	. "$T/facts"
 	find_containerd || return 0
 
 	local parent_port=$K8S_PARENT_HOSTPORT child_port=$K8S_CHILD_HOSTPORT child_image=$K8S_CHILD_IMAGE
@@ -326,40 +304,40 @@ node_demo() {
 	fi
 
 	# Side-loading, as `ctr -n k8s.io images import` does on a node.
-	if ! "$QUINISTRY" export -o "$tmp/quinistry.tar" 2>"$tmp/export.err"; then
-		sed 's/^/# /' "$tmp/export.err" | tail -n 5
-		notok "k8s node demo: quinistry export"
+	if ! "$Q" export -o "$T/quinistry.tar" 2>"$T/export.err"; then
+		tail -n 5 "$T/export.err" | diag
+		nok "k8s node demo: quinistry export"
 		return 0
 	fi
-	ok "k8s node demo: quinistry export ($(wc -c <"$tmp/quinistry.tar") bytes)"
+	ok "k8s node demo: quinistry export ($(wc -c <"$T/quinistry.tar") bytes)"
 	local cfg
-	mkdir -p "$tmp/x"
-	tar -xf "$tmp/quinistry.tar" -C "$tmp/x" manifest.json 2>/dev/null &&
-		cfg=$(node -p 'require(process.argv[1])[0].Config' "$tmp/x/manifest.json" 2>/dev/null) &&
-		tar -xf "$tmp/quinistry.tar" -C "$tmp/x" "$cfg" 2>/dev/null &&
-		ENTRYPOINT=$(node -p '(JSON.parse(require("fs").readFileSync(process.argv[1])).config.Entrypoint || []).join(" ")' "$tmp/x/$cfg" 2>/dev/null)
+	mkdir -p "$T/x"
+	tar -xf "$T/quinistry.tar" -C "$T/x" manifest.json 2>/dev/null &&
+		cfg=$(node -p 'require(process.argv[1])[0].Config' "$T/x/manifest.json" 2>/dev/null) &&
+		tar -xf "$T/quinistry.tar" -C "$T/x" "$cfg" 2>/dev/null &&
+		ENTRYPOINT=$(node -p '(JSON.parse(require("fs").readFileSync(process.argv[1])).config.Entrypoint || []).join(" ")' "$T/x/$cfg" 2>/dev/null)
 	if [ -z "${ENTRYPOINT:-}" ]; then
-		notok "k8s node demo: the exported image config has an Entrypoint"
+		nok "k8s node demo: the exported image config has an Entrypoint"
 		return 0
 	fi
 	# The kubelet looks "quinistry:latest" up as docker.io/library/quinistry:latest.
 	local ref=docker.io/library/$K8S_PARENT_IMAGE
-	ctr_ images import "$tmp/quinistry.tar" >"$tmp/import.out" 2>&1
+	ctr_ images import "$T/quinistry.tar" >"$T/import.out" 2>&1
 	local imported
 	imported=$(ctr_ images ls 2>/dev/null | awk -v r="$ref" '$1 == r { print $3 }')
 	if [ -z "$imported" ]; then
-		sed 's/^/# /' "$tmp/import.out" | tail -n 5
-		ctr_ images ls 2>&1 | sed 's/^/# /'
-		notok "k8s node demo: ctr images import makes $ref"
+		tail -n 5 "$T/import.out" | diag
+		ctr_ images ls 2>&1 | diag
+		nok "k8s node demo: ctr images import makes $ref"
 		return 0
 	fi
 	ok "k8s node demo: ctr images import makes $ref ($imported)"
 
 	# Generation 1 (parent.yaml, imagePullPolicy: Never).
-	local plog=$tmp/parent.log clog=$tmp/child.log
+	local plog=$T/parent.log clog=$T/child.log
 	if ! run_node_copy "$PARENT" "$ref" "$parent_port" "$plog"; then
-		sed 's/^/# /' "$tmp/run-$PARENT.out" | tail -n 10
-		notok "k8s node demo: ctr run the parent"
+		tail -n 10 "$T/run-$PARENT.out" | diag
+		nok "k8s node demo: ctr run the parent"
 		return 0
 	fi
 	pod_checks "$PARENT" "$parent_port" "$plog" "parent (generation 1)" || return 0
@@ -368,12 +346,12 @@ node_demo() {
 	p_oci=$(log_digest "$plog" 'oci manifest')
 	p_config=$(log_digest "$plog" 'config')
 	[ -n "$p_docker" ] && { [ "$imported" = "$p_docker" ] || [ "$imported" = "$p_oci" ]; }
-	check $? "k8s node demo: the imported image is the one the parent serves (docker $p_docker, oci $p_oci)"
+	check_status $? "k8s node demo: the imported image is the one the parent serves (docker $p_docker, oci $p_oci)"
 
 	# Generation 2 (child.yaml): the pull the kubelet makes from localhost.
-	if ! ctr_ images pull --plain-http "$child_image" >"$tmp/pull.out" 2>&1; then
-		sed 's/^/# /' "$tmp/pull.out" | tail -n 10
-		notok "k8s node demo: ctr images pull --plain-http $child_image"
+	if ! ctr_ images pull --plain-http "$child_image" >"$T/pull.out" 2>&1; then
+		tail -n 10 "$T/pull.out" | diag
+		nok "k8s node demo: ctr images pull --plain-http $child_image"
 		return 0
 	fi
 	ok "k8s node demo: ctr images pull --plain-http $child_image"
@@ -381,32 +359,32 @@ node_demo() {
 	pulled=$(ctr_ images ls 2>/dev/null | awk -v r="$child_image" '$1 == r { print $3 }')
 	pulled_config=$(ctr_ content get "$pulled" 2>/dev/null | sed -n 's/.*"config":{[^}]*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p')
 	[ -n "$pulled" ] && { [ "$pulled" = "$p_docker" ] || [ "$pulled" = "$p_oci" ]; }
-	check $? "k8s node demo: pulled manifest $pulled is one the parent announced"
+	check_status $? "k8s node demo: pulled manifest $pulled is one the parent announced"
 	[ -n "$pulled_config" ] && [ "$pulled_config" = "$p_config" ]
-	check $? "k8s node demo: pulled config (image ID) ${pulled_config:-?} = parent's $p_config"
+	check_status $? "k8s node demo: pulled config (image ID) ${pulled_config:-?} = parent's $p_config"
 	# The node already holds the blobs (side-loaded), so only the manifest
 	# travels; that is what happens on a real node too.
 	grep -q " GET /v2/quinistry/manifests/$pulled 200 " "$plog"
-	check $? "k8s node demo: the parent's log shows the pull's GET of manifest $pulled"
+	check_status $? "k8s node demo: the parent's log shows the pull's GET of manifest $pulled"
 
 	# The same pull into an image store that lacks the blobs: all of it
 	# must come from the parent.
 	local before after
 	before=$(wc -l <"$plog")
-	if ctr_empty images pull --plain-http "$child_image" >"$tmp/pull-empty.out" 2>&1 &&
+	if ctr_empty images pull --plain-http "$child_image" >"$T/pull-empty.out" 2>&1 &&
 		[ "$(ctr_empty images ls 2>/dev/null | awk -v r="$child_image" '$1 == r { print $3 }')" = "$pulled" ]; then
 		after=$(tail -n +$((before + 1)) "$plog")
 		grep -q " GET /v2/quinistry/blobs/$p_config 20[06] " <<<"$after" &&
 			grep -v "$p_config" <<<"$after" | grep -q " GET /v2/quinistry/blobs/sha256:[0-9a-f]* 20[06] "
-		check $? "k8s node demo: a pull into an empty image store fetches config and layer blobs from the parent"
+		check_status $? "k8s node demo: a pull into an empty image store fetches config and layer blobs from the parent"
 	else
-		sed 's/^/# /' "$tmp/pull-empty.out" | tail -n 10
-		notok "k8s node demo: a pull into an empty image store fetches config and layer blobs from the parent"
+		tail -n 10 "$T/pull-empty.out" | diag
+		nok "k8s node demo: a pull into an empty image store fetches config and layer blobs from the parent"
 	fi
 
 	if ! run_node_copy "$CHILD" "$child_image" "$child_port" "$clog"; then
-		sed 's/^/# /' "$tmp/run-$CHILD.out" | tail -n 10
-		notok "k8s node demo: ctr run the child"
+		tail -n 10 "$T/run-$CHILD.out" | diag
+		nok "k8s node demo: ctr run the child"
 		return 0
 	fi
 	pod_checks "$CHILD" "$child_port" "$clog" "child (generation 2)" || return 0
@@ -416,7 +394,7 @@ node_demo() {
 		"http://127.0.0.1:$child_port/v2/quinistry/manifests/latest" |
 		tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p')
 	[ -n "$c_docker" ] && [ "$c_docker" = "$p_docker" ] && [ "$served" = "$p_docker" ]
-	check $? "k8s node demo: the child serves the parent's manifest digest ($served)"
+	check_status $? "k8s node demo: the child serves the parent's manifest digest ($served)"
 
 	stop_check "$CHILD" "child"
 	stop_check "$PARENT" "parent"
