@@ -4,6 +4,7 @@ format and sets the scene (clients, daemons, clean-up). Usage:
 readme.py WORKDIR FILE...; env READY (usable tools), UPDATE=1, CI."""
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,12 +45,22 @@ def parse(path):
         if not m:
             i += 1
             continue
-        if i + 1 >= len(lines) or lines[i + 1] != '```console':
+        fence = lines[i + 1] if i + 1 < len(lines) else ''
+        if fence not in ('```console', '```sh'):
             nok('readme: %s:%d: a test marker must come right before a '
-                '```console block' % (path, i + 1))
+                '```console or ```sh block' % (path, i + 1))
             i += 1
             continue
         cmds, j = [], i + 2
+        if fence == '```sh':  # a script: only its exit status counts
+            while j < len(lines) and lines[j] != '```':
+                j += 1
+            cmds.append({'text': '\n'.join(lines[i + 2:j]), 'line': i + 3,
+                         'exp': None, 'first': j, 'end': j})
+            blocks.append({'file': path, 'line': i + 1, 'cmds': cmds,
+                           'tools': set((m.group(1) or '').split())})
+            i = j + 1
+            continue
         while j < len(lines) and lines[j] != '```':
             if lines[j].startswith('$ '):
                 start, text = j, [lines[j][2:]]
@@ -177,8 +188,29 @@ qt_wait_port() {
 RC = re.compile(r'\n?@@qt-readme-rc ([0-9]+) ([0-9]+)\n')
 
 
+def repo_copy(work):
+    """The repository's tracked files, as they are, in a directory of
+    their own: for blocks that say `repo` (they run `make` and the like,
+    from the repository root)."""
+    d = os.path.join(work, '.repo')
+    if not os.path.isdir(d):
+        names = subprocess.run(['git', 'ls-files', '-z'], check=True,
+                               stdout=subprocess.PIPE).stdout
+        for name in names.decode().split('\0'):
+            if name and os.path.isfile(name):
+                os.makedirs(os.path.join(d, os.path.dirname(name)),
+                            exist_ok=True)
+                shutil.copy2(name, os.path.join(d, name))
+    return d
+
+
 def run_block(work, block):
     """Each command's (exit status, output), or None for one never run."""
+    if 'repo' in block['tools']:
+        work = repo_copy(work)
+    if block['cmds'] and block['cmds'][0]['exp'] is None:
+        text = '(\nset -e\n%s\n)' % block['cmds'][0]['text']
+        block = dict(block, cmds=[dict(block['cmds'][0], text=text)])
     script = [PRELUDE]
     for n, c in enumerate(block['cmds']):
         text = sub(c['text'])
@@ -205,6 +237,12 @@ def run_block(work, block):
 def check(cmd, where, rc, output, edits, values):
     """One check line for a command; in update mode, the new expected
     lines into edits and the changed digests and sizes into values."""
+    if cmd['exp'] is None:
+        title = '%s: ```sh block runs (exit status %d)' % (where, rc)
+        (ok if rc == 0 else nok)('readme: ' + title)
+        if rc:
+            diag(output)
+        return
     exp = [sub(x) for x in cmd['exp']]
     act = out_lines(output)
     title = '%s: $ %s' % (where, cmd['text'].split('\n')[0][:72])

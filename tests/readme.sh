@@ -2,8 +2,11 @@
 # The README's examples, run as pasted: every ```console block in README.md
 # and k8s/README.md that follows a line `<!-- test -->` (or
 # `<!-- test: TOOL... -->`, naming the clients it needs: docker, podman,
-# ctr, skopeo, server) is run against a fresh quinistry, and what each
-# command prints is compared with the lines under it.
+# ctr, skopeo, server, repo) is run against a fresh quinistry, and what each
+# command prints is compared with the lines under it. A marked ```sh block
+# (commands without output) runs as one script under `set -e`: it must
+# exit 0. Blocks marked `repo` run in a copy of the repository's tracked
+# files (for `make` and the like), the others in a scratch directory.
 #
 #   tests/readme.sh            run and compare (one check per command)
 #   tests/readme.sh --update   also rewrite the examples' digests and sizes
@@ -59,6 +62,7 @@ podman_env() {
 # Which of the clients a block may name are usable here.
 ready_tools() {
 	READY="server"
+	have git && git rev-parse --git-dir >/dev/null 2>&1 && READY="$READY repo"
 	have skopeo && READY="$READY skopeo"
 	setup_daemons
 	docker_ready "readme: docker" >/dev/null && READY="$READY docker"
