@@ -209,12 +209,13 @@ prepare() {
 		show "$T/pause.err"; nok "cri: build the pause image offline"; return 1
 	fi
 	ok "cri: pause image built offline ($(stat -c %s "$T/pause/pause")-byte static binary, $PAUSE_REF)"
-	manifest facts k8s/parent.yaml | sed 's/^/P_/' >"$T/parent.facts" &&
-		manifest facts k8s/child.yaml | sed 's/^/C_/' >"$T/child.facts" || {
+	# P_NAME=..., C_NAME=...: the parent's and the child's values.
+	if ! manifest facts k8s/parent.yaml >"$T/parent.facts" ||
+		! manifest facts k8s/child.yaml >"$T/child.facts"; then
 		nok "cri: read k8s/parent.yaml and k8s/child.yaml"; return 1
-	}
-	# shellcheck disable=SC1091
-	. "$T/parent.facts"; . "$T/child.facts"
+	fi
+	# shellcheck source=/dev/null
+	. <(sed 's/^/P_/' "$T/parent.facts"; sed 's/^/C_/' "$T/child.facts")
 	if ! "$Q" export -o "$T/quinistry.tar" 2>"$T/export.err"; then
 		show "$T/export.err"; nok "cri: quinistry export"; return 1
 	fi
