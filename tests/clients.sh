@@ -269,15 +269,22 @@ ctr_suite() {
 }
 
 # ---------------------------------------------------------------- skopeo
+# skopeo_copy REF DIR: REF (over plain HTTP) into the OCI layout DIR, its
+# manifest digest in DIR.digest; else skopeo's messages as comments.
+skopeo_copy() {
+	rm -rf "$2"
+	timeout 60 skopeo copy -q --preserve-digests --src-tls-verify=false \
+		--digestfile "$2.digest" "$1" "oci:$2:latest" >"$T/err" 2>&1 ||
+		{ diag <"$T/err"; return 1; }
+}
+
 skopeo_suite() {
 	local d="skopeo:" r1 got idx cfg
 	if ! have skopeo; then missing "$d inspect/copy" "skopeo missing"; return; fi
 	r1=127.0.0.1:$A/quinistry
 	got=$(timeout 60 skopeo inspect --tls-verify=false -f '{{.Digest}}' "docker://$r1:latest" 2>"$T/err") || diag <"$T/err"
 	check "$d inspect docker://$r1:latest reports gen 1 docker manifest digest" [ "$got" = "$D" ]
-	rm -rf "$T/oci1"
-	if timeout 60 skopeo copy -q --preserve-digests --src-tls-verify=false --digestfile "$T/oci1.digest" \
-		"docker://$r1:latest" "oci:$T/oci1:latest" >"$T/err" 2>&1; then
+	if skopeo_copy "docker://$r1:latest" "$T/oci1"; then
 		check "$d copy to oci:DIR:latest keeps the digest" [ "$(cat "$T/oci1.digest")" = "$D" ]
 		idx=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' \
 			"$T/oci1/index.json" 2>/dev/null)
@@ -286,20 +293,16 @@ skopeo_suite() {
 			layer_ok "$T/oci1/blobs/sha256/${L#sha256:}"
 		check "$d copied config has the config digest" [ -f "$T/oci1/blobs/sha256/${CFG#sha256:}" ]
 	else
-		diag <"$T/err"
 		nok "$d copy docker://$r1:latest to oci:DIR:latest"
 	fi
 	# the OCI manifest, by digest
-	rm -rf "$T/oci2"
-	if timeout 60 skopeo copy -q --preserve-digests --src-tls-verify=false --digestfile "$T/oci2.digest" \
-		"docker://$r1@$O" "oci:$T/oci2:latest" >"$T/err" 2>&1; then
+	if skopeo_copy "docker://$r1@$O" "$T/oci2"; then
 		check "$d copy of the OCI manifest by digest keeps digest $O" [ "$(cat "$T/oci2.digest")" = "$O" ]
 		cfg=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["mediaType"], m["config"]["digest"], m["layers"][0]["digest"])' \
 			"$T/oci2/blobs/sha256/${O#sha256:}" 2>/dev/null)
 		check "$d OCI manifest names the same config and layer" \
 			[ "$cfg" = "application/vnd.oci.image.manifest.v1+json $CFG $L" ]
 	else
-		diag <"$T/err"
 		nok "$d copy docker://$r1@$O to oci:DIR:latest"
 	fi
 }

@@ -62,6 +62,22 @@ qt_d_wait() { # seconds check-function pidfile
 	return 1
 }
 
+# A daemon just started: its pidfile appears (within a sixth of SECONDS),
+# then CHECK passes within SECONDS; else its log goes to stderr.
+qt_d_up() { # name seconds check pidfile log socket
+	local i=0
+	while [ ! -s "$4" ] && [ $i -lt $(($2 * 10 / 6)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if ! qt_d_wait "$2" "$3" "$4"; then
+		echo "daemons: $1 did not come up; log $5:" >&2
+		tail -n 20 "$5" >&2
+		return 1
+	fi
+	qt_d_log "$1 up (pid $(cat "$4"), $6)"
+}
+
 qt_d_write_env() {
 	local d f; d=$(qt_d_dir); f=$(qt_d_envfile)
 	mkdir -p "$(dirname "$f")"
@@ -159,14 +175,8 @@ EOF
 	setsid sh -c 'echo $$ >"$1"; exec containerd --config "$2"' sh \
 		"$d/containerd.pid" "$d/containerd.toml" \
 		</dev/null >"$d/containerd.log" 2>&1 &
-	local i=0
-	while [ ! -s "$d/containerd.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	if ! qt_d_wait 30 qt_d_containerd_ok "$d/containerd.pid"; then
-		echo "daemons: containerd did not come up; log $d/containerd.log:" >&2
-		tail -n 20 "$d/containerd.log" >&2
-		return 1
-	fi
-	qt_d_log "containerd up (pid $(cat "$d/containerd.pid"), $d/containerd.sock)"
+	qt_d_up containerd 30 qt_d_containerd_ok "$d/containerd.pid" \
+		"$d/containerd.log" "$d/containerd.sock"
 }
 
 qt_d_start_dockerd() {
@@ -183,14 +193,8 @@ qt_d_start_dockerd() {
 		--containerd "$d/containerd.sock" \
 		--iptables=false --ip-masq=false --bridge=none \
 		</dev/null >"$d/dockerd.log" 2>&1 &
-	local i=0
-	while [ ! -s "$d/docker.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	if ! qt_d_wait 60 qt_d_dockerd_ok "$d/docker.pid"; then
-		echo "daemons: dockerd did not come up; log $d/dockerd.log:" >&2
-		tail -n 20 "$d/dockerd.log" >&2
-		return 1
-	fi
-	qt_d_log "dockerd up (pid $(cat "$d/docker.pid"), $d/docker.sock)"
+	qt_d_up dockerd 60 qt_d_dockerd_ok "$d/docker.pid" "$d/dockerd.log" \
+		"$d/docker.sock"
 }
 
 qt_daemons_start() {

@@ -191,7 +191,7 @@ run_node_copy() {
 
 # pod_checks NAME PORT LOG WHAT
 pod_checks() {
-	local name=$1 port=$2 log=$3 what=$4 pid status t code
+	local name=$1 port=$2 log=$3 what=$4 pid t code
 	if ! wait_probe "$port"; then
 		cat "$log" "$T/run-$name.out" 2>/dev/null | tail -n 20 | diag
 		nok "k8s node demo: $what answers on 127.0.0.1:$port"
@@ -211,14 +211,10 @@ pod_checks() {
 		nok "k8s node demo: $what process found"
 		return 1
 	fi
-	status=$(cat "/proc/$pid/status")
 	local uid gid capeff capbnd nnp rss rootopts
-	uid=$(awk '/^Uid:/ { print $2 }' <<<"$status")
-	gid=$(awk '/^Gid:/ { print $2 }' <<<"$status")
-	capeff=$(awk '/^CapEff:/ { print $2 }' <<<"$status")
-	capbnd=$(awk '/^CapBnd:/ { print $2 }' <<<"$status")
-	nnp=$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$status")
-	rss=$(awk '/^VmRSS:/ { print $2 }' <<<"$status")
+	uid=$(proc_field "$pid" Uid) gid=$(proc_field "$pid" Gid)
+	capeff=$(proc_field "$pid" CapEff) capbnd=$(proc_field "$pid" CapBnd)
+	nnp=$(proc_field "$pid" NoNewPrivs) rss=$(proc_field "$pid" VmRSS)
 	rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" 2>/dev/null | tail -n 1)
 	[ "$uid:$gid" = "$K8S_RUN_AS" ]
 	check_status $? "k8s node demo: $what runs as $uid:$gid (manifests: runAsUser:runAsGroup $K8S_RUN_AS)"
@@ -243,7 +239,7 @@ memory_check() {
 	local hold=$!
 	while [ $i -lt 60 ] && ! grep -q '^ready\|^failed' "$T/hold.out"; do sleep 0.1; i=$((i + 1)); done
 	sleep 0.3
-	loaded=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	loaded=$(proc_field "$pid" VmRSS)
 	kill "$hold" 2>/dev/null
 	wait "$hold" 2>/dev/null
 	if ! grep -q "^ready $n" "$T/hold.out" || [ -z "$loaded" ]; then

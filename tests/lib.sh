@@ -8,7 +8,7 @@
 #    removed (unless KEEP_TMP=1);
 #  - the result lines test.sh counts: ok, nok (counted in FAILS), skip,
 #    missing, check, check_status; diag for comment lines;
-#  - probes: have, is_static, limit, now_ms, ms_since;
+#  - probes: have, is_static, limit, proc_field, now_ms, ms_since;
 #  - servers: start and wait_listening (SPID, ADDR).
 Q=${QUINISTRY:-./quinistry}
 case $Q in /*) ;; *) Q=$PWD/${Q#./} ;; esac
@@ -71,6 +71,8 @@ limit() {
 		v=$(sed -n "s/^#define $1 \([0-9][0-9]*\).*/\1/p" quinistry.c | head -n 1)
 	echo "${v:-$2}"
 }
+# proc_field PID NAME: the (first) value of NAME in /proc/PID/status
+proc_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 ms_since() { echo $(($(now_ms) - $1)); } # ms_since T0 (a now_ms)
 
