@@ -10,8 +10,12 @@
 #   LAT_CONNS [256]   connections for the latency run
 #   IDLE_CONNS [10000] idle keep-alive connections held during the idle run
 #   COLD_RUNS [20]    starts per server for the cold-start median
+#   RET_CLIENTS [20] RET_SILENCE [1.6] RET_ROUNDS [3]   returning clients:
+#                     each sends GET /v2/ after RET_SILENCE s of silence,
+#                     RET_ROUNDS times, while CONNS connections keep the
+#                     server busy (loadgen returning)
 #   ONLY [all]        measure only these metrics, comma-separated, of:
-#                     v2 manifest head layer close lat idle cold
+#                     v2 manifest head layer close lat ret idle cold
 #   SERVER_CPU [1] CLIENT_CPU [0]   taskset pinning
 #   LOOPBACK_RPS [auto] 1: while measuring, steer all TCP receive work on lo
 #                     to the server's core (RPS), so that the server, not
@@ -32,7 +36,7 @@ while getopts "d:r:o:h" opt; do
     d) DURATION=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     o) BENCH_OUT=$OPTARG ;;
-    h) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
@@ -44,6 +48,9 @@ CONNS=${CONNS:-64}
 LAT_CONNS=${LAT_CONNS:-256}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 COLD_RUNS=${COLD_RUNS:-20}
+RET_CLIENTS=${RET_CLIENTS:-20}
+RET_SILENCE=${RET_SILENCE:-1.6}
+RET_ROUNDS=${RET_ROUNDS:-3}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 QUINISTRY=${QUINISTRY:-./quinistry}
@@ -76,9 +83,10 @@ secs() {
 }
 DUR_S=$(secs "$DURATION")
 WARM_S=$(secs "$WARMUP")
-case "$DUR_S$WARM_S$ROUNDS$CONNS$LAT_CONNS$IDLE_CONNS$COLD_RUNS" in
+case "$DUR_S$WARM_S$ROUNDS$CONNS$LAT_CONNS$IDLE_CONNS$COLD_RUNS$RET_CLIENTS$RET_ROUNDS" in
 *[!0-9]*) die "DURATION/WARMUP must be whole seconds (5s, 1m); counts must be integers" ;;
 esac
+case $RET_SILENCE in '' | *[!0-9.]*) die "RET_SILENCE must be seconds (1.6)" ;; esac
 RUN_LIMIT=$(( DUR_S + 30 )) # hard bound on any single load run
 
 NCPU=$(nproc)
@@ -161,6 +169,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 pin_cli() { timeout -k 5 "$RUN_LIMIT" taskset -c "$CLIENT_CPU" "$@"; }
+# wait_for TRIES FILE SED PID: poll FILE every 50 ms, TRIES times at most,
+# until the sed -n script SED prints something; print that. Gives up early
+# when PID (the process that writes FILE) has died.
+wait_for() {
+    local v
+    for _ in $(seq "$1"); do
+        v=$(sed -n "$3" "$2")
+        [ -n "$v" ] && { echo "$v"; return 0; }
+        kill -0 "$4" 2>/dev/null || break
+        sleep 0.05
+    done
+    return 1
+}
 
 # ---- build ---------------------------------------------------------------
 if [ ! -x "$QUINISTRY" ]; then
@@ -175,14 +196,7 @@ gcc -O2 -std=gnu99 -Wall -Wextra -Werror -o "$LOADGEN" bench/loadgen.c || die "c
 # (taskset execs the server, so $! is the server's pid)
 taskset -c "$SERVER_CPU" "$QUINISTRY" -q -l 127.0.0.1:0 -c "$MAXCONN" </dev/null >/dev/null 2>"$T/q.err" &
 QPID=$!
-QADDR=
-for _ in $(seq 100); do
-    QADDR=$(sed -n 's/.*listening on //p' "$T/q.err")
-    [ -n "$QADDR" ] && break
-    kill -0 "$QPID" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$QADDR" ] || { cat "$T/q.err" >&2; die "quinistry did not start"; }
+QADDR=$(wait_for 100 "$T/q.err" 's/.*listening on //p' "$QPID") || { cat "$T/q.err" >&2; die "quinistry did not start"; }
 QPORT=${QADDR##*:}
 hexof() { sed -n "s/^ *$1 *sha256:\([0-9a-f]\{64\}\).*/sha256:\1/p" "$T/q.err" | head -1; }
 DOCKER_DG=$(hexof 'docker manifest')
@@ -340,30 +354,25 @@ HEADN=$(wc -c <"$T/hn.h")
 nginx_pids() { echo "$NPID $(pgrep -P "$NPID" | tr '\n' ' ')"; }
 pids_of() { if [ "$1" = q ]; then echo "$QPID"; else nginx_pids; fi; }
 port_of() { if [ "$1" = q ]; then echo "$QPORT"; else echo "$NPORT"; fi; }
-cpu_ticks() { # sum of utime+stime over pids
-    local s=0 p x
+# proc_sum FILE AWK PID...: the sum over PIDs of the number the awk program
+# AWK prints from /proc/PID/FILE (a process gone counts 0)
+proc_sum() {
+    local f=$1 prog=$2 s=0 p x
+    shift 2
     for p in "$@"; do
-        x=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}')
+        x=$(awk "$prog" "/proc/$p/$f" 2>/dev/null)
         s=$((s + ${x:-0}))
     done
     echo "$s"
 }
-rss_kb() { # sum VmRSS (kB) over pids
-    local s=0 p x
-    for p in "$@"; do
-        x=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null)
-        s=$((s + ${x:-0}))
-    done
-    echo "$s"
-}
-pss_kb() {
-    local s=0 p x
-    for p in "$@"; do
-        x=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
-        s=$((s + ${x:-0}))
-    done
-    echo "$s"
-}
+# utime+stime in ticks; the fields are counted after the ") " that ends
+# the command name, which may hold spaces. (SC2016: awk's $, not ours.)
+# shellcheck disable=SC2016
+cpu_ticks() { proc_sum stat '{ sub(/.*\) /, ""); print $12 + $13 }' "$@"; }
+# shellcheck disable=SC2016
+rss_kb() { proc_sum status '/^VmRSS:/ { print $2 }' "$@"; }
+# shellcheck disable=SC2016
+pss_kb() { proc_sum smaps_rollup '/^Pss:/ { print $2 }' "$@"; }
 CLK=$(getconf CLK_TCK)
 
 declare -A V   # V[key,srv] = space-separated values (one per round)
@@ -437,6 +446,20 @@ lg_run() {
     err=$(echo "$out" | sed -n 's/.*errors=\([0-9]*\) non2xx=\([0-9]*\).*/\1 \2/p')
     case $err in "0 0" | "") ;; *) warn_if "$srv" "$key" "errors/non-2xx: $err" ;; esac
 }
+# ret_run SRV KEY: returning clients (loadgen returning): records p90 as
+# KEY, p50 as KEY.p50
+ret_run() {
+    local srv=$1 key=$2 out f
+    out=$(pin_cli "$LOADGEN" returning -p "$(port_of "$srv")" -n "$RET_CLIENTS" \
+        -s "$RET_SILENCE" -r "$RET_ROUNDS" -c "$CONNS" 2>&1)
+    echo "$out" >>"$T/loadgen.log"
+    f() { echo "$out" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+    rec "$key" "$srv" "$(f p90_ms)"
+    rec "$key.p50" "$srv" "$(f p50_ms)"
+    CPU[$key,$srv]="max $(f max_ms) ms, busy load $(f busy_rps) req/s"
+    [ "$(f errors)/$(f busy_errors)" = 0/0 ] ||
+        warn_if "$srv" "$key" "errors (returning/busy): $(f errors)/$(f busy_errors)"
+}
 both() { # both FUNC KEY ARGS...: ROUNDS x (quinistry, nginx)
     local f=$1 key=$2 r s
     shift 2
@@ -484,6 +507,7 @@ both lg_run head -m HEAD -u "$MAN" -H "Accept: $DOCKER_MT" -c "$CONNS"
 both lg_run layer -u "$LAYER" -c "$CONNS"
 both lg_run close -x -u "$MAN" -H "Accept: $DOCKER_MT" -c "$CONNS"
 both wrk_run lat "$MAN" "$LAT_CONNS" "$LUA_MAN" latency
+both ret_run ret
 
 # RSS after load (idle RSS was taken right after the checks)
 for s in q n; do rec rss_load $s "$(rss_kb $(pids_of $s))"; rec pss_load $s "$(pss_kb $(pids_of $s))"; done
@@ -502,13 +526,7 @@ idle_run() { # idle_run SRV KEY
         <"$T/idle.in" >"$T/idle.out" 2>&1 &
     IDLEPID=$!
     exec 7>"$T/idle.in"
-    ready=
-    for _ in $(seq 1200); do
-        ready=$(sed -n 's/^ready //p' "$T/idle.out")
-        [ -n "$ready" ] && break
-        kill -0 "$IDLEPID" 2>/dev/null || break
-        sleep 0.05
-    done
+    ready=$(wait_for 1200 "$T/idle.out" 's/^ready //p' "$IDLEPID")
     [ "${ready:-0}" = "$IDLE_CONNS" ] || warn_if "$srv" "$key" "only ${ready:-0} of $IDLE_CONNS idle connections set up ($(grep failed "$T/idle.out"))"
     rec rss_idleconns "$srv" "$(rss_kb $(pids_of "$srv"))"
     rec pss_idleconns "$srv" "$(pss_kb $(pids_of "$srv"))"
@@ -595,6 +613,9 @@ addm "server CPU per new-connection GET manifest, us (utime+stime / requests)" c
 addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
 addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower 1 "r<=1.0"
 addm "GET manifest req/s at $LAT_CONNS conns (wrk)" lat 0 higher
+RET_WHAT="GET /v2/ after $RET_SILENCE s quiet, $RET_CLIENTS keep-alive clients x $RET_ROUNDS + $CONNS busy"
+addm "$RET_WHAT, p50 ms" ret.p50 2 lower
+addm "$RET_WHAT, p90 ms" ret 2 lower 1 "q<20"
 addm "GET manifest req/s, $CONNS active, run just before the next row (wrk)" idle.before 0 higher
 addm "GET manifest req/s, $CONNS active + $IDLE_CONNS idle keep-alive conns (wrk + loadgen)" idle 0 higher
 addm "GET manifest req/s, $CONNS active, run just after the row above (wrk)" idle.after 0 higher
@@ -633,10 +654,11 @@ notes() {
         printf '  %-9s quinistry %-22s nginx %s\n' "$k" "${CPU[$k,q]:-}" "${CPU[$k,n]:-}"
     done
     echo "every round's value (in the order measured; the table has their medians):"
-    for k in v2 manifest head layer close lat lat.p99 idle.before idle idle.after idle.share; do
+    for k in v2 manifest head layer close lat lat.p99 ret.p50 ret idle.before idle idle.after idle.share; do
         printf '  %-11s quinistry%s; nginx%s\n' "$k" "${V[$k,q]:-}" "${V[$k,n]:-}"
     done
     echo "cold start spread: quinistry ${CPU[cold,q]:-}; nginx ${CPU[cold,n]:-}"
+    echo "returning clients, last round: quinistry ${CPU[ret,q]:-}; nginx ${CPU[ret,n]:-}"
     echo "PSS KiB (shared pages counted once) idle / after load / with idle conns: quinistry $(med pss_idle q) / $(med pss_load q) / $(med pss_idleconns q); nginx $(med pss_idle n) / $(med pss_load n) / $(med pss_idleconns n)"
     echo "idle connections set up/still open after the run, per round: quinistry${IDLE_NOTE[q]:-}; nginx${IDLE_NOTE[n]:-}"
     if [ -n "$WARN" ]; then
