@@ -31,22 +31,22 @@ PM_STORES=(1 2)
 README=${README:-README.md}
 NS=qt-tls-$$
 VH=qtls$$h VN=qtls$$n # veth ends: here and in the namespace
-NS_MADE=0 NGINX_PID='' DOCKER_CA_DIR=''
+NS_MADE=0 DOCKER_CA_DIR=''
 
+# After lib.sh has stopped quinistry and nginx (PIDS) and clientlib has
+# emptied the podman stores and docker: our own traces outside T.
 tls_cleanup() {
-	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
 	# A pull that failed must not leave the CA trusted by dockerd.
 	if [ -n "$DOCKER_CA_DIR" ]; then
 		rm -rf "$DOCKER_CA_DIR"
 		rmdir /etc/docker/certs.d /etc/docker 2>/dev/null
 	fi
-	cleanup # clientlib: the server, podman stores, the work dir
 	if [ $NS_MADE = 1 ]; then
 		ip link del "$VH" 2>/dev/null
 		ip netns del "$NS" 2>/dev/null
 	fi
 }
-trap tls_cleanup EXIT
+at_exit tls_cleanup
 
 # ---------------------------------------------------------------- setup
 # A /30 in 198.18.0.0/15 that no interface here uses yet: sets HOST_IP
@@ -98,6 +98,7 @@ start_quinistry() {
 	local log=$T/quinistry.log i=0
 	ip netns exec "$NS" "$Q" -l 0.0.0.0:0 >/dev/null 2>"$log" &
 	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
 	while [ $i -lt 100 ] && ! grep -q 'listening on' "$log"; do
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.1
@@ -139,6 +140,7 @@ start_nginx() {
 	ip netns exec "$NS" nginx -e "$n/error.log" -p "$n/" -c "$n/nginx.conf" \
 		-g 'daemon off;' 2>>"$n/error.log" &
 	NGINX_PID=$!
+	PIDS+=("$NGINX_PID")
 	while [ $i -lt 100 ]; do
 		curl -s -o /dev/null -k "https://$NS_IP:$NP/v2/" && return 0
 		kill -0 "$NGINX_PID" 2>/dev/null || break
