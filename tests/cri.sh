@@ -50,11 +50,14 @@ PY=/usr/bin/python3 # Debian's, with python3-grpcio (python3 may be a shim)
 PAUSE_REF=localhost/qt-pause:1
 NET=qt-cri-$$
 BR=qtcri$$ # the CNI bridge (at most 15 characters)
-SUBNET=10.231.7.0/24
+SUBNET= # the pods' /24, one that no route of this host covers
 CG_ROOT=/qt-cri-$$ # cgroup parent of our pods, in every hierarchy
 CNI_BIN=
 STARTED=()          # containerd instances started (A, B)
 CHAINS_BEFORE=" "   # CNI-* chains that existed before us (not ours)
+# Our network's name in a CNI rule's comment (name: \"NET\" id: ...),
+# as an extended regular expression for iptables -S lines.
+OURS="name: [^ ]*\"${NET}[^0-9 ]* id:"
 FWD_BEFORE=
 
 # ---------------------------------------------------------------- helpers
@@ -82,27 +85,37 @@ cni_chains() {
 
 # ---------------------------------------------------------------- clean-up
 
-# Remove the chains CNI made during this run (not those that were there
-# before) and every rule that jumps to one of them.
+# delete_rules TABLE PATTERN: delete the rules that match the extended
+# regular expression (as iptables -S prints them) and print their targets.
+delete_rules() {
+	local rule
+	iptables -t "$1" -S 2>/dev/null | grep '^-A ' | grep -E -- "$2" |
+		while read -r rule; do
+			# The comments hold quotes: the line is shell words.
+			eval "iptables -t $1 ${rule/-A /-D }" 2>/dev/null
+			sed -n 's/.* -j \([^ ]*\).*/\1/p' <<<"$rule"
+		done
+}
+
+# CNI's iptables state of our pods, found by our network's name in the
+# rules' comments (so another CNI user's pods keep theirs): the jumps
+# from the nat chains to each pod's chains, and those chains. Then
+# portmap's global chains and the jumps to them, which it leaves behind
+# when the last pod goes, unless a pod of another network still uses them.
 remove_cni_chains() {
-	local t c rule ours=" "
-	while read -r t c; do
-		[ -n "$c" ] || continue
-		case $CHAINS_BEFORE in *" $t/$c "*) continue ;; esac
-		ours="$ours$t/$c "
-	done < <(cni_chains)
-	[ "$ours" = " " ] && return 0
+	local t c
 	for t in nat filter mangle; do
-		iptables -t "$t" -S 2>/dev/null | grep -- '-j CNI-' |
-			while read -r rule; do
-				c=$(sed -n 's/.*-j \(CNI-[^ ]*\).*/\1/p' <<<"$rule")
-				case $ours in *" $t/$c "*) ;; *) continue ;; esac
-				# shellcheck disable=SC2086 # a rule as iptables -S prints it
-				eval "iptables -t $t ${rule/-A /-D }" 2>/dev/null
-			done
+		for c in $(delete_rules "$t" "$OURS" | grep '^CNI-' | sort -u); do
+			iptables -t "$t" -F "$c" 2>/dev/null
+			iptables -t "$t" -X "$c" 2>/dev/null
+		done
 	done
-	for c in $ours; do iptables -t "${c%%/*}" -F "${c#*/}" 2>/dev/null; done
-	for c in $ours; do iptables -t "${c%%/*}" -X "${c#*/}" 2>/dev/null; done
+	iptables -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A ' && return 0
+	delete_rules nat ' -j CNI-HOSTPORT-(DNAT|MASQ|SETMARK)( |$)' >/dev/null
+	for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
+		iptables -t nat -F "$c" 2>/dev/null
+		iptables -t nat -X "$c" 2>/dev/null
+	done
 }
 
 # Our runtimes' leftovers when the CRI calls could not remove them: runc
@@ -185,13 +198,16 @@ needs() {
 		skip "cri: $Q is dynamically linked (an image of it cannot run)"
 		return 1
 	fi
-	# Our bridge's subnet must not overlap a route of this host.
-	if ip -4 route show match "$SUBNET" | grep -qv '^default' ||
-		[ -n "$(ip -4 route show root "$SUBNET")" ]; then
-		nok "cri: $SUBNET is free for the pod network (a route covers it)"
-		return 1
-	fi
-	return 0
+	# Our bridge's subnet must not overlap a route of this host (another
+	# run of this test has one for its bridge, for example).
+	local x
+	for x in $(seq 7 38); do
+		SUBNET=10.231.$x.0/24
+		! ip -4 route show match "$SUBNET" | grep -qv '^default' &&
+			[ -z "$(ip -4 route show root "$SUBNET")" ] && return 0
+	done
+	nok "cri: a /24 in 10.231.0.0/16 is free for the pod network"
+	return 1
 }
 
 # ---------------------------------------------------------------- set-up
@@ -442,11 +458,15 @@ remove_pod() { # instance name
 
 # What is left of us on the host after the clean-up.
 leftovers() {
-	local c n m p now
-	c=$(iptables -S 2>/dev/null | grep CNI; iptables -t nat -S 2>/dev/null | grep CNI)
-	now=" $(cni_chains | tr ' ' / | tr '\n' ' ')"
-	# Chains that were there before us stay; none were: nothing may be left.
-	[ "$now" = "$CHAINS_BEFORE" ] && { [ "$CHAINS_BEFORE" != " " ] || [ -z "$c" ]; }
+	local c n m p t
+	c=$(for t in nat filter mangle; do iptables -t "$t" -S 2>/dev/null; done | grep CNI)
+	# None of ours; portmap's global chains only while another network's
+	# pod uses them (or if they were there before us).
+	! grep -qE -- "$OURS" <<<"$c" && {
+		! grep -q -- '-N CNI-HOSTPORT-' <<<"$c" ||
+			grep -q -- '-A CNI-HOSTPORT-DNAT ' <<<"$c" ||
+			[ "$CHAINS_BEFORE" != " " ]
+	}
 	verdict $? "cri: clean-up: no CNI iptables chains or jumps of ours left" ||
 		printf '%s\n' "$c" | diag
 	! ip link show "$BR" >/dev/null 2>&1
@@ -466,11 +486,13 @@ leftovers() {
 # ---------------------------------------------------------------- the flow
 
 # usable_port PORT BASE AVOID: PORT unless something listens on it here (our
-# DNAT would take that listener's local traffic), else the first free port
-# from BASE on that is not AVOID.
+# DNAT would take that listener's local traffic) or it is another pod's
+# hostPort, else the first such free port from BASE on that is not AVOID.
 usable_port() {
 	local p=$1
-	while [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || [ "$p" = "$3" ]; do
+	while [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || [ "$p" = "$3" ] ||
+		iptables -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null |
+		grep -qE -- "--dports ([0-9]+,)*$p(,| )"; do
 		[ "$p" -ge "$2" ] && p=$((p + 1)) || p=$2
 	done
 	echo "$p"
