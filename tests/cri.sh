@@ -8,8 +8,9 @@
 #     its k8s.io namespace;
 #  2. the parent pod from parent.yaml (imagePullPolicy Never), probed as the
 #     kubelet probes it (GET pod-IP:8080/v2/ within the manifest's timeout);
-#  3. a second containerd with CRI (B) whose image store lacks the layer:
-#     PullImage localhost:<parent hostPort>/quinistry:latest with no registry
+#  3. a second containerd with CRI (B) whose image store lacks the layer
+#     (A cannot: containerd fetches no layer whose snapshot it holds, and
+#     the running parent holds it): PullImage localhost:<parent hostPort>/quinistry:latest with no registry
 #     configuration, so config and layer come through the hostPort (the
 #     parent's log must show the layer's GET), then the child pod from
 #     child.yaml on it (imagePullPolicy Always);
@@ -29,7 +30,8 @@
 # Needs root, containerd/ctr/runc, Debian's containernetworking-plugins,
 # iptables, iproute2, protoc, /usr/bin/python3 with grpc, protobuf and
 # yaml, musl-gcc. With CI=true a missing piece is `not ok`, else `skip`.
-# KEEP_TMP=1 keeps the work directory (logs, configs) for a look.
+# KEEP_TMP=1 keeps the work directory (logs, configs) for a look (with
+# tests/lib.sh's at_exit form).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh || exit 1
@@ -75,7 +77,7 @@ verdict() { local s=$1; shift; check_status "$s" "$*"; }
 ctr_() { local i=$1; shift; timeout 120 ctr -a "$T/$i/containerd.sock" -n k8s.io "$@"; }
 show() { sed 's/^/# /' "$@" | tail -n 20; } # the end of a log, as comments
 
-# The CNI-* chains of the nat and filter tables, one "table chain" a line.
+# The CNI-* chains of the nat, filter and mangle tables, "table chain" a line.
 cni_chains() {
 	local t
 	for t in nat filter mangle; do
