@@ -227,7 +227,7 @@ prepare() {
 		show "$T/pause.err"; nok "cri: build the pause image offline"; return 1
 	fi
 	ok "cri: pause image built offline ($(stat -c %s "$T/pause/pause")-byte static binary, $PAUSE_REF)"
-	# P_NAME=..., C_NAME=...: the parent's and the child's values.
+	# P_IMAGE=..., C_IMAGE=... and so on: the parent's and the child's values.
 	if ! manifest facts k8s/parent.yaml >"$T/parent.facts" ||
 		! manifest facts k8s/child.yaml >"$T/child.facts"; then
 		nok "cri: read k8s/parent.yaml and k8s/child.yaml"; return 1

@@ -131,26 +131,17 @@ def probe_port(c, port):
 
 def facts(path):
     """What the shell checks, from the manifest (shell assignments)."""
-    _, pod, name = pod_of(path)
+    _, pod, _ = pod_of(path)
     c = pod["containers"][0]
     ports = [p for p in c.get("ports", []) if p.get("hostPort")]
-    http, timeout = probe_of(c)
     res = resources(c)
     out = {
-        "NAME": name, "IMAGE": c["image"],
-        "PULL_POLICY": c.get("imagePullPolicy", ""),
+        "IMAGE": c["image"],
         "HOST_PORT": ports[0]["hostPort"] if ports else "",
-        "CONTAINER_PORT": ports[0]["containerPort"] if ports else "",
-        "HOST_NETWORK": "true" if pod.get("hostNetwork") else "false",
-        "PROBE_PATH": http["path"] if http else "",
-        "PROBE_PORT": probe_port(c, http["port"]) if http else "",
-        "PROBE_TIMEOUT": timeout,
+        "PROBE_TIMEOUT": probe_of(c)[1],
         "GRACE": pod.get("terminationGracePeriodSeconds", 30),
         "RUN_AS_USER": sec(pod, c, "runAsUser"),
         "RUN_AS_GROUP": sec(pod, c, "runAsGroup"),
-        "RUN_AS_NON_ROOT": "true" if sec(pod, c, "runAsNonRoot") else "false",
-        "READ_ONLY_ROOT": "true" if sec(pod, c, "readOnlyRootFilesystem")
-        else "false",
         "MEM_LIMIT": res["memory_limit_in_bytes"],
         "CPU_QUOTA": res.get("cpu_quota", ""),
         "CPU_PERIOD": res["cpu_period"],
