@@ -18,6 +18,7 @@ CI = os.environ.get('CI') == 'true'
 READY = set(os.environ.get('READY', '').split())
 UPDATE = os.environ.get('UPDATE') == '1'
 PORTS = {}
+FAILED = []
 
 
 def ok(msg):
@@ -25,6 +26,7 @@ def ok(msg):
 
 
 def nok(msg):
+    FAILED.append(msg)
     print('not ok - ' + msg, flush=True)
 
 
@@ -350,7 +352,7 @@ def main():
         for f in files:
             if edits[f] or values:
                 rewrite(f, parsed[f][0], edits[f], values)
-    return 0
+    return 1 if FAILED else 0
 
 
 if __name__ == '__main__':
