@@ -163,7 +163,7 @@ check "server alive and serving at the end" alive
 # ---- SIGTERM: exit 0 within 1 s
 kill -TERM "$pid" 2>/dev/null
 t0=$(now_ms)
-for i in $(seq 1 40); do
+for _ in $(seq 1 40); do
 	kill -0 "$pid" 2>/dev/null || break
 	sleep 0.05
 done

@@ -79,8 +79,8 @@ ms_since() { echo $(($(now_ms) - $1)); } # ms_since T0 (a now_ms)
 # wait_listening LOG [PID]: wait up to 10 s (less if PID dies) for
 # "listening on ADDR:PORT" in a server's log; sets ADDR.
 wait_listening() {
-	local i
-	for i in $(seq 200); do
+	local _
+	for _ in $(seq 200); do
 		ADDR=$(sed -n 's/^quinistry: listening on //p' "$1" 2>/dev/null)
 		[ -n "$ADDR" ] && return 0
 		[ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1

@@ -314,7 +314,7 @@ answered() { # answered FD: GET /v2/ on FD, its whole response read back
 eof_at() { # eof_at FD FILE: read FD to its end (into FILE.data), in the
 	# background; then the time in µs goes to FILE
 	{ timeout 3 cat <&"$1" >"$2.data"; echo "${EPOCHREALTIME/./}" >"$2"; } &
-	READERS+=($!)
+	READERS+=("$!")
 }
 whole() { # whole FILE: how many complete responses FILE holds, and the rest
 	python3 -c 'import re,sys
@@ -335,7 +335,7 @@ done
 # 40 layer requests at once: their responses fill the socket buffers, so
 # at SIGTERM one of them is under way
 exec 8<>"/dev/tcp/$H/$P"
-for i in $(seq 40); do
+for _ in $(seq 40); do
 	printf 'GET /v2/quinistry/blobs/%s HTTP/1.1\r\nHost: x\r\n\r\n' "$LAYER"
 done >&8
 sleep 0.3
@@ -350,7 +350,7 @@ waits=() worst=0
 for fd in 5 6 7; do
 	w=$(( ($(cat "$T/idle$fd") - t0) / 1000 ))
 	[ -s "$T/idle$fd.data" ] && w=9999
-	waits+=($w); [ $w -gt $worst ] && worst=$w
+	waits+=("$w"); [ "$w" -gt $worst ] && worst=$w
 done
 check "SIGTERM: $idle of 3 idle keep-alive connections, each closed within $((GRACE * 2 / 5)) ms (${waits[*]} ms)" \
 	test $idle = 3 -a $worst -lt $((GRACE * 2 / 5))
