@@ -364,7 +364,7 @@ ready() {
 			"$(val code "$out") in $(val ms "$out") ms (timeout ${3}s," \
 			"try $(val attempts "$out"))"
 	else
-		show "$out" "$(val log "$T/$n.run")"
+		show "$(val log "$T/$n.run")"; show "$out"
 		nok "cri: $n ready: kubelet probe on $ip"
 		return 1
 	fi
