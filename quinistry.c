@@ -50,7 +50,6 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,67 +65,61 @@
  * without limit.
  */
 
-/* A request head must fit in one buffer, so the parser never allocates.
- * Real clients send under 1 KiB; 8 KiB is the common server limit. 431
- * past it (RFC 6585 section 5). */
+/* The parser never allocates, so a request head must fit in one buffer.
+ * Clients send under 1 KiB; 8 KiB is usual. 431 past it (RFC 6585 5). */
 #define MAX_HEAD 8192
-/* Our longest route is ~110 bytes; RFC 9112 section 3 lets a server
- * refuse longer targets than it needs. 414 past it. */
+/* Our longest route is ~110 bytes (RFC 9112 3: a server may refuse what
+ * it does not need). 414 past it. */
 #define MAX_TARGET 2048
-#define MAX_HEADERS 64          /* fields per request, 431 past it */
+#define MAX_HEADERS 64          /* fields per request; 431 past it */
 #define MAX_METHOD 16           /* ours are at most 6 bytes; 501 past it */
-/* distribution-spec "Pulling manifests": a name under 256 characters. */
-#define MAX_NAME 255
-/* We never read a body: one is answered, then the connection closed. A
- * declared body over this is refused with 413 before it streams in. */
+#define MAX_NAME 255            /* distribution-spec "Pulling manifests" */
+/* We never read a body: it is answered, then the connection closed. A
+ * declared body past this gets 413 before it streams in. */
 #define MAX_BODY (1024 * 1024)
-/* Concurrent connections (-c). Idle ones cost a struct conn, a pollfd
- * and the kernel's socket; busy ones also a MAX_HEAD buffer. */
+/* Connections (-c): an idle one costs a struct conn and a pollfd, a busy
+ * one also a buffer (struct iobuf, ~10 KiB). */
 #define DEFAULT_MAX_CONNS 16384
 #define HARD_MAX_CONNS (1 << 20)
 #define FD_RESERVE 16           /* descriptors for listener, pipe, stdio */
-/* From a head's first byte to its last: a client that trickles bytes
- * (slowloris) is cut off here however steadily it trickles. 408. */
+/* From a head's first byte to its last, however steadily a slowloris
+ * client trickles. 408 (RFC 9110 15.5.9). */
 #define HEAD_TIMEOUT_MS 10000
-/* Between requests on a keep-alive connection (-t sets it; behind a load
+/* Between requests on a keep-alive connection (-t; behind a load
  * balancer, set it above the balancer's). */
 #define IDLE_TIMEOUT_MS 60000
 #define MAX_IDLE_TIMEOUT_S 3600
 #define WRITE_TIMEOUT_MS 10000  /* a response that makes no progress */
-/* After the last response on a closing connection we read what the
- * client still sends, so that unread input does not turn our close into
- * a reset that destroys the response (RFC 9112 section 9.6). */
+/* Reading what a client still sends after our last response, so that our
+ * close does not become a reset that destroys it (RFC 9112 9.6). */
 #define LINGER_TIMEOUT_MS 2000
-#define SHUTDOWN_GRACE_MS 500   /* SIGTERM: time for responses under way */
-/* New connections per loop pass: a flood cannot starve served clients. */
-#define ACCEPT_BURST 128
-/* Out of descriptors: pause the listener this long instead of spinning. */
-#define ACCEPT_PAUSE_MS 100
+#define SHUTDOWN_GRACE_MS 500   /* SIGTERM: for responses under way */
+#define ACCEPT_BURST 128        /* per pass: a flood cannot starve others */
+#define ACCEPT_PAUSE_MS 100     /* out of descriptors: stop accepting */
 #define LISTEN_BACKLOG 4096
-/* TCP_DEFER_ACCEPT: a connection is handed over with its request, which
- * is then read at once; `make bench` (2026-11-30): ~30% less server CPU
- * per new connection. A silent client is accepted after about 1 s. */
+/* TCP_DEFER_ACCEPT: a connection arrives with its request, read at once;
+ * `make bench` (2026-11-30): ~30% less server CPU per new connection. A
+ * silent client is accepted anyway after about this long. */
 #define DEFER_ACCEPT_S 1
-/* Kernel send buffer per connection (the kernel doubles it). Autotuned, a
- * client that pipelines layer requests and never reads pins megabytes. */
+/* Send buffer per connection (doubled by the kernel); autotuned, clients
+ * that pipeline layer requests and never read pin megabytes each. */
 #define SNDBUF_BYTES (128 * 1024)
 #define MAX_RESPONSE_HEAD 1024  /* ours are under 600 bytes */
 #define LOG_BUF (64 * 1024)     /* log lines gathered per loop pass */
 #define LOG_TARGET_MAX 200      /* longer targets are shortened in the log */
-#define MAX_SELF (64 * 1024 * 1024) /* larger is surely not us */
-/* Layer bodies at least this long go with sendfile() from a memfd: the
- * kernel passes pages instead of copying ~100 KiB per pull. */
+#define MAX_SELF (64 * 1024 * 1024) /* a larger executable is not us */
+/* Layer bodies from this long on go with sendfile() from a memfd, pages
+ * passed instead of copied. */
 #define SENDFILE_MIN (16 * 1024)
 #define MAX_JSON 2048           /* config and manifests are ~500 bytes */
 
 /* ==== Types ====
  *
- * An object is anything the registry serves with a digest; its fixed
- * response fields are rendered once at start-up. A request is a parsed
- * head pointing into the connection's buffer. A status is an index into
- * the one table of responses. A connection owns a buffer only while a
- * request or a response is under way: an idle keep-alive connection costs
- * a struct conn and a pollfd.
+ * An object is anything served with a digest; its fixed response fields
+ * are rendered once at start-up. A request is a parsed head pointing into
+ * the connection's buffer. A status indexes the one table of responses. A
+ * connection holds a buffer only while a request or response is under
+ * way, so an idle keep-alive connection costs a struct conn and a pollfd.
  */
 
 /* A string literal and its length, counted by the compiler. */
@@ -139,7 +132,6 @@ enum {
 
 struct object {
 	const char *what;           /* for the log: manifest, config, layer.. */
-	const char *type;           /* Content-Type */
 	const unsigned char *data;
 	size_t len;
 	int ranges;                 /* blobs answer Range requests */
@@ -193,16 +185,14 @@ struct reply {
 /* READ: waiting for (the rest of) a request head; SEND: a response under
  * way; LINGER: our side shut down, draining until the client closes. */
 enum { C_READ, C_SEND, C_LINGER };
-/* Timeout lists, each oldest first, so the nearest deadline of a list is
- * always its head. */
+/* Timeout lists, each oldest first: a list's nearest deadline is its head. */
 enum { T_HEAD, T_IDLE, T_WRITE, T_LINGER, T_NONE };
 
 struct iobuf {
 	size_t len;                 /* request bytes in in[] */
 	char out[MAX_RESPONSE_HEAD];
-	/* what the log line needs once the response is done */
-	char log_method[MAX_METHOD + 1];
-	char log_target[LOG_TARGET_MAX + 4];
+	char log_method[MAX_METHOD + 1];    /* for the log line, kept until */
+	char log_target[LOG_TARGET_MAX + 4]; /* the response is out */
 	const char *log_what;
 	int log_status;
 	char in[MAX_HEAD];
@@ -211,10 +201,13 @@ struct iobuf {
 struct conn {
 	int fd;
 	int slot;                   /* index in pfds[] */
-	unsigned char state, list, keep, family;
+	unsigned char state, list, keep;
 	unsigned char linger;       /* unread input may follow: drain on close */
-	unsigned short port;
-	unsigned char addr[16];
+	union {                     /* the client's address */
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} peer;
 	int64_t since;              /* when the current timeout began, ms */
 	struct conn *prev, *next;   /* timeout list, or free list */
 	struct iobuf *buf;
@@ -226,9 +219,9 @@ struct conn {
 
 /* ==== Global state ====
  *
- * One process serves one image, so the image, the connection table and the
- * loop's clock are file-scope. main() sets everything once except the clock
- * and the tables the loop maintains.
+ * One process serves one image, so the image, the connection table and
+ * the loop's clock are file-scope; main() sets all but the clock and the
+ * tables the loop keeps.
  */
 
 static unsigned char *self_bin;
@@ -306,49 +299,38 @@ static void sb_num(struct sb *b, uint64_t v)
 	sb_put(b, tmp + i, sizeof tmp - i);
 }
 
-/* A JSON string: quoted, with '"', '\' and control bytes escaped. */
-static void sb_json_string(struct sb *b, const char *s)
-{
-	char esc[8];
-
-	sb_put(b, S("\""));
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)ch;
-			sb_put(b, esc, 2);
-		} else if (ch < 0x20) {
-			snprintf(esc, sizeof esc, "\\u%04x", ch);
-			sb_put(b, esc, 6);
-		} else {
-			sb_put(b, s, 1);
-		}
-	}
-	sb_put(b, S("\""));
-}
-
 /* The JSON emitter: literal text is copied, and
  *   %s  a C string, written as a quoted, escaped JSON string
  *   %u  an unsigned long long, as a JSON number
- * so documents are written as readable templates with fixed key order and
- * no whitespace, which is what makes their digests byte-stable. */
+ * so documents are readable templates with a fixed key order and no
+ * whitespace, which is what keeps their digests byte-stable. */
 static size_t json_emit(char *out, size_t cap, const char *fmt, ...)
 {
 	struct sb b = { out, 0, cap - 1, 0 };
+	char esc[8];
+	const char *s;
 	va_list ap;
 
 	va_start(ap, fmt);
 	for (; *fmt; fmt++) {
-		if (*fmt != '%')
+		if (*fmt != '%') {
 			sb_put(&b, fmt, 1);
-		else if (*++fmt == 'u')
+		} else if (*++fmt == 'u') {
 			sb_num(&b, (uint64_t)va_arg(ap, unsigned long long));
-		else if (*fmt == 's')
-			sb_json_string(&b, va_arg(ap, const char *));
-		else
-			sb_put(&b, fmt - 1, 2);
+		} else {
+			sb_put(&b, S("\""));
+			for (s = va_arg(ap, const char *); *s; s++) {
+				unsigned char ch = (unsigned char)*s;
+
+				if (ch < 0x20 || ch == '"' || ch == '\\')
+					sb_put(&b, esc, (size_t)snprintf(esc,
+					    sizeof esc, ch < 0x20 ? "\\u%04x" :
+					    "\\%c", ch));
+				else
+					sb_put(&b, s, 1);
+			}
+			sb_put(&b, S("\""));
+		}
 	}
 	va_end(ap);
 	if (b.overflow) {
@@ -359,12 +341,10 @@ static size_t json_emit(char *out, size_t cap, const char *fmt, ...)
 	return b.len;
 }
 
-/* Cache the clocks once per loop pass. RFC 9110 section 6.6.1: a server
- * with a clock sends Date, in the IMF-fixdate form of section 5.6.7. */
+/* Cache the clocks once per loop pass. RFC 9110 6.6.1: a server with a
+ * clock sends Date, as an IMF-fixdate (5.6.7). */
 static void update_clock(void)
 {
-	static const char days[] = "SunMonTueWedThuFriSat";
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	struct timespec ts;
 	time_t t = time(NULL);
 	struct tm tm;
@@ -375,10 +355,8 @@ static void update_clock(void)
 		return;
 	now_wall = t;
 	gmtime_r(&t, &tm);
-	date_len = (size_t)snprintf(date_field, sizeof date_field,
-	    "Date: %.3s, %02d %.3s %04d %02d:%02d:%02d GMT\r\n",
-	    days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon,
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	date_len = strftime(date_field, sizeof date_field,
+	    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 }
 
 static int lower(int c)
@@ -396,12 +374,10 @@ static int ieqn(const char *a, size_t n, const char *b, size_t bn)
 {
 	size_t i;
 
-	if (n != bn)
-		return 0;
-	for (i = 0; i < n; i++)
+	for (i = 0; n == bn && i < n; i++)
 		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
 			return 0;
-	return 1;
+	return n == bn;
 }
 
 static int hexval(int c)
@@ -419,8 +395,6 @@ static int parse_dec(const char *s, size_t n, uint64_t *out)
 	uint64_t x = 0;
 	size_t i;
 
-	if (n == 0)
-		return -1;
 	for (i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
@@ -428,14 +402,13 @@ static int parse_dec(const char *s, size_t n, uint64_t *out)
 		    x * 10 + (uint64_t)(s[i] - '0');
 	}
 	*out = x;
-	return 0;
+	return n ? 0 : -1;
 }
 
-/* Decode percent-escapes (RFC 3986 section 2.1) of p[0..n) into out,
- * NUL-terminated; returns the length, or -1 for a bad escape, %00 or an
- * output over cap - 1 bytes. In a path, an escaped '/' and control bytes
- * are refused too, so that no two spellings of a path route apart. '+'
- * stays '+': it means a space only in HTML forms. */
+/* Decode the percent-escapes (RFC 3986 2.1) of p[0..n) into out, NUL-
+ * terminated; the length, or -1 for a bad escape, %00 or more than cap - 1
+ * bytes. In a path an escaped '/' and control bytes are refused too, so no
+ * two spellings of a path route apart. '+' means a space only in forms. */
 static long pct_decode(const char *p, size_t n, char *out, size_t cap,
     int path)
 {
@@ -448,12 +421,11 @@ static long pct_decode(const char *p, size_t n, char *out, size_t cap,
 			int h1 = i + 2 < n ? hexval(p[i + 1]) : -1;
 			int h2 = i + 2 < n ? hexval(p[i + 2]) : -1;
 
-			if (h1 < 0 || h2 < 0 || (h1 | h2) == 0)
+			if (h1 < 0 || h2 < 0 || (h1 | h2) == 0 ||
+			    (path && h1 * 16 + h2 == '/'))
 				return -1;
 			c = h1 * 16 + h2;
 			i += 2;
-			if (path && c == '/')
-				return -1;
 		}
 		if ((path && (c < 0x20 || c == 0x7f)) || o + 1 >= cap)
 			return -1;
@@ -481,10 +453,18 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static void log_flush(void)
+/* "1.2.3.4:5" or "[::1]:5" */
+static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
 {
-	(void)write_all(2, log_buf, log_len); /* a lost log must not stop us */
-	log_len = 0;
+	const struct sockaddr_in6 *a6 = (const void *)sa;
+	const struct sockaddr_in *a4 = (const void *)sa;
+	int v6 = sa->sa_family == AF_INET6;
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(sa->sa_family, v6 ? (const void *)&a6->sin6_addr :
+	    (const void *)&a4->sin_addr, ip, sizeof ip);
+	snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", ip,
+	    ntohs(v6 ? a6->sin6_port : a4->sin_port));
 }
 
 /* Copy untrusted text into a log field: printable ASCII only, shortened. */
@@ -492,45 +472,43 @@ static void log_copy(char *dst, size_t cap, const char *src, size_t n)
 {
 	size_t i, max = cap - 4;
 
-	for (i = 0; i < n && i < max; i++) {
-		unsigned char ch = (unsigned char)src[i];
-
-		dst[i] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
-	}
-	if (n > max) {
-		memcpy(dst + i, "...", 3);
-		i += 3;
-	}
+	for (i = 0; i < n && i < max; i++)
+		dst[i] = src[i] > 0x20 && src[i] < 0x7f ? src[i] : '?';
+	if (n > max)
+		i += (size_t)snprintf(dst + i, 4, "...");
 	if (i == 0)
 		dst[i++] = '-';
 	dst[i] = '\0';
 }
 
+static void log_flush(void)
+{
+	(void)write_all(2, log_buf, log_len); /* a lost log must not stop us */
+	log_len = 0;
+}
+
 /* One line per request: time, client, method, target, status, body bytes
  * sent, what was served. Gathered in log_buf and written once per loop
- * pass, so logging costs no system call per request. */
+ * pass (log_flush), so logging costs no system call per request. */
 static void log_request(const struct conn *c, uint64_t bytes)
 {
 	const struct iobuf *b = c->buf;
-	char ip[INET6_ADDRSTRLEN], line[LOG_TARGET_MAX + 200];
+	char addr[64], line[LOG_TARGET_MAX + 200];
 	struct tm tm;
 	int n;
 
 	if (opt_quiet || !b)
 		return;
 	gmtime_r(&now_wall, &tm);
-	inet_ntop(c->family, c->addr, ip, sizeof ip);
+	format_addr(&c->peer.sa, addr, sizeof addr);
 	n = snprintf(line, sizeof line,
-	    "%04d-%02d-%02dT%02d:%02d:%02dZ %s%s%s:%u %s %s %d %llu %s\n",
+	    "%04d-%02d-%02dT%02d:%02d:%02dZ %s %s %s %d %llu %s\n",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, c->family == AF_INET6 ? "[" : "", ip,
-	    c->family == AF_INET6 ? "]" : "", c->port, b->log_method,
-	    b->log_target, b->log_status, (unsigned long long)bytes,
-	    b->log_what);
+	    tm.tm_min, tm.tm_sec, addr, b->log_method, b->log_target,
+	    b->log_status, (unsigned long long)bytes, b->log_what);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof line)
-		n = (int)sizeof line - 1;
+	n = (size_t)n < sizeof line ? n : (int)sizeof line - 1;
 	if ((size_t)n > sizeof log_buf - log_len)
 		log_flush();
 	memcpy(log_buf + log_len, line, (size_t)n);
@@ -540,43 +518,37 @@ static void log_request(const struct conn *c, uint64_t bytes)
 /* ==== The image ====
  *
  * Built once at start-up from the bytes of our own executable: a ustar
- * layer, the image config, and two manifests. Each is hashed with our own
- * SHA-256 and becomes an object with its response fields pre-rendered. No
- * clock, host name or path leaks in: the same binary always yields the
- * same digests, which is the fixed point the project is named for.
+ * layer, the image config and two manifests, each hashed with our own
+ * SHA-256 into an object. No clock, host name or path leaks in: the same
+ * binary always yields the same digests, the fixed point the project is
+ * named for.
  */
 
 /* Read the whole of /proc/self/exe (argv[0] where /proc is missing). */
-static int read_self(const char *argv0)
+static int read_self(const char *path)
 {
-	const char *paths[2] = { "/proc/self/exe", argv0 };
-	int i;
+	struct stat st;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY);
 
-	for (i = 0; i < 2; i++) {
-		struct stat st;
-		size_t off = 0;
-		int fd = paths[i] ? open(paths[i], O_RDONLY) : -1;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size > 0 && st.st_size <= MAX_SELF &&
+	    (self_bin = malloc((size_t)st.st_size))) {
+		self_len = (size_t)st.st_size;
+		while (off < self_len) {
+			ssize_t n = read(fd, self_bin + off, self_len - off);
 
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_size > 0 && st.st_size <= MAX_SELF &&
-		    (self_bin = malloc((size_t)st.st_size))) {
-			self_len = (size_t)st.st_size;
-			while (off < self_len) {
-				ssize_t n = read(fd, self_bin + off,
-				    self_len - off);
-				if (n <= 0 && !(n < 0 && errno == EINTR))
-					break;
-				off += n > 0 ? (size_t)n : 0;
-			}
+			if (n <= 0 && !(n < 0 && errno == EINTR))
+				break;
+			off += n > 0 ? (size_t)n : 0;
 		}
-		close(fd);
-		if (self_bin && off == self_len)
-			return 0;
-		free(self_bin);
-		self_bin = NULL;
 	}
+	if (fd >= 0)
+		close(fd);
+	if (self_bin && off == self_len)
+		return 0;
+	free(self_bin);
+	self_bin = NULL;
 	return -1;
 }
 
@@ -591,28 +563,22 @@ static uint64_t elf_word(const unsigned char *p, int size, int big)
 }
 
 /* A dynamically linked binary names its loader in a PT_INTERP program
- * header (ELF gABI, "Program Header"). Such a binary cannot run in the
- * empty image we serve, so we warn. Returns 1 if dynamic. */
+ * header (ELF gABI, "Program Header"); it cannot run in the empty image
+ * we serve, so main() warns. */
 static int elf_is_dynamic(const unsigned char *b, size_t n)
 {
-	int is64, big, wsz;
-	uint64_t phoff, phentsize, phnum, i;
+	int is64 = n >= 64 && b[4] == 2, big = n >= 64 && b[5] == 2;
+	uint64_t phoff, phent, phnum, i, at;
 
 	if (n < 64 || memcmp(b, "\177ELF", 4) != 0)
 		return 0;
-	is64 = b[4] == 2;
-	big = b[5] == 2;
-	wsz = is64 ? 8 : 4;
-	phoff = elf_word(b + (is64 ? 32 : 28), wsz, big);
-	phentsize = elf_word(b + (is64 ? 54 : 42), 2, big);
+	phoff = elf_word(b + (is64 ? 32 : 28), is64 ? 8 : 4, big);
+	phent = elf_word(b + (is64 ? 54 : 42), 2, big);
 	phnum = elf_word(b + (is64 ? 56 : 44), 2, big);
-	if (phentsize < 4)
-		return 0;
-	for (i = 0; i < phnum; i++) {
-		uint64_t at = phoff + i * phentsize;
-
+	for (i = 0; phent >= 4 && i < phnum; i++) {
+		at = phoff + i * phent;
 		if (at > n || n - at < 4)
-			break;
+			return 0;
 		if (elf_word(b + at, 4, big) == 3) /* PT_INTERP */
 			return 1;
 	}
@@ -628,8 +594,8 @@ struct ustar {
 };
 typedef char ustar_is_one_block[sizeof(struct ustar) == 512 ? 1 : -1];
 
-/* Every field but name, size and type is fixed (owner 0:0, no user or
- * group names, mtime 0), so an entry depends on its contents alone. */
+/* All but name, size and type is fixed (owner 0:0, no user or group
+ * names, mtime 0), so an entry depends on its contents alone. */
 static void tar_header(struct ustar *h, const char *name, size_t size,
     char type, unsigned mode)
 {
@@ -662,41 +628,24 @@ static size_t tar_pad(size_t n)
 	return (512 - n % 512) % 512;
 }
 
-/* The layer: one regular file "quinistry", 0755, then the two zero blocks
- * that end an archive. */
-static void build_layer(void)
-{
-	layer_len = 512 + self_len + tar_pad(self_len) + 1024;
-	layer = calloc(1, layer_len);
-	if (!layer) {
-		fprintf(stderr, "quinistry: out of memory\n");
-		exit(1);
-	}
-	tar_header((struct ustar *)layer, "quinistry", self_len, '0', 0755);
-	memcpy(layer + 512, self_bin, self_len);
-}
-
 /* GOARCH names, as the image spec's config "architecture" asks. */
-static const char *image_arch(void)
-{
 #if defined(__x86_64__)
-	return "amd64";
+#define ARCH "amd64"
 #elif defined(__aarch64__)
-	return "arm64";
+#define ARCH "arm64"
 #elif defined(__i386__)
-	return "386";
+#define ARCH "386"
 #elif defined(__arm__)
-	return "arm";
+#define ARCH "arm"
 #elif defined(__riscv) && __riscv_xlen == 64
-	return "riscv64";
+#define ARCH "riscv64"
 #elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
-	return "ppc64le";
+#define ARCH "ppc64le"
 #elif defined(__s390x__)
-	return "s390x";
+#define ARCH "s390x"
 #else
-	return "unknown";
+#define ARCH "unknown"
 #endif
-}
 
 #define MT_DOCKER "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_OCI "application/vnd.oci.image.manifest.v1+json"
@@ -704,32 +653,26 @@ static const char *image_arch(void)
 #define MT_JSON "application/json"
 #define MT_BLOB "application/octet-stream"
 
+/* An object and its fixed fields. The distribution spec names
+ * Docker-Content-Digest; the ETag makes If-None-Match work (RFC 9110
+ * 8.8.3). */
 static void set_object(int i, const char *what, const char *type,
-    const void *data, size_t len, int ranges)
+    const void *data, size_t len)
 {
 	struct object *o = &objects[i];
-	struct sb b = { o->fields, 0, sizeof o->fields, 0 };
-	char hex[65];
+	char hex[65], digest[sizeof o->digest];
 
 	o->what = what;
-	o->type = type;
 	o->data = data;
 	o->len = len;
-	o->ranges = ranges;
+	o->ranges = strcmp(type, MT_BLOB) == 0;
 	sha256_digest_hex(data, len, hex);
-	snprintf(o->digest, sizeof o->digest, "sha256:%s", hex);
-	sb_put(&b, S("Content-Type: "));
-	sb_str(&b, type);
-	/* The distribution spec names Docker-Content-Digest; the ETag makes
-	 * If-None-Match revalidation work (RFC 9110 section 8.8.3). */
-	sb_put(&b, S("\r\nDocker-Content-Digest: "));
-	sb_str(&b, o->digest);
-	sb_put(&b, S("\r\nETag: \""));
-	sb_str(&b, o->digest);
-	sb_put(&b, S("\"\r\n"));
-	if (ranges)
-		sb_put(&b, S("Accept-Ranges: bytes\r\n"));
-	o->fields_len = b.len;
+	snprintf(digest, sizeof digest, "sha256:%s", hex);
+	memcpy(o->digest, digest, sizeof digest);
+	o->fields_len = (size_t)snprintf(o->fields, sizeof o->fields,
+	    "Content-Type: %s\r\nDocker-Content-Digest: %s\r\nETag: \"%s\"\r\n%s",
+	    type, digest, digest,
+	    o->ranges ? "Accept-Ranges: bytes\r\n" : "");
 }
 
 /* Docker Image Manifest V2 Schema 2 and the OCI image manifest: the same
@@ -746,7 +689,7 @@ static void build_manifest(int obj, char *out, const char *type,
 	    objects[OBJ_CONFIG].digest, layer_type,
 	    (unsigned long long)layer_len, objects[OBJ_LAYER].digest);
 
-	set_object(obj, "manifest", type, out, n, 0);
+	set_object(obj, "manifest", type, out, n);
 }
 
 /* The small fixed answers. */
@@ -763,15 +706,22 @@ static const struct fixed {
 	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_INDEX "\",\"manifests\":[]}" },
 };
 
-/* The config (OCI image-spec config.md; Docker image spec v1.2): run
- * /quinistry as nobody, expose 8080, a fixed creation time. diff_ids
- * holds the digest of the uncompressed layer, which here is the layer. */
+/* The layer holds one file, "quinistry", 0755, and ends with two zero
+ * blocks. The config (OCI image-spec config.md, Docker image spec v1.2)
+ * runs /quinistry as nobody and exposes 8080; diff_ids names the
+ * uncompressed layer, which here is the layer itself. */
 static void build_image(void)
 {
 	size_t i, n;
 
-	build_layer();
-	set_object(OBJ_LAYER, "layer", MT_BLOB, layer, layer_len, 1);
+	layer_len = 512 + self_len + tar_pad(self_len) + 1024;
+	if (!(layer = calloc(1, layer_len))) {
+		fprintf(stderr, "quinistry: out of memory\n");
+		exit(1);
+	}
+	tar_header((struct ustar *)layer, "quinistry", self_len, '0', 0755);
+	memcpy(layer + 512, self_bin, self_len);
+	set_object(OBJ_LAYER, "layer", MT_BLOB, layer, layer_len);
 	n = json_emit(config_json, sizeof config_json,
 	    "{\"architecture\":%s,\"os\":\"linux\",\"config\":{"
 	    "\"User\":\"65534:65534\",\"ExposedPorts\":{\"8080/tcp\":{}},"
@@ -780,56 +730,51 @@ static void build_image(void)
 	    "\"history\":[{\"created\":\"1970-01-01T00:00:00Z\","
 	    "\"created_by\":%s}],"
 	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}",
-	    image_arch(), "quinistry: its own executable as /quinistry",
+	    ARCH, "quinistry: its own executable as /quinistry",
 	    objects[OBJ_LAYER].digest);
-	set_object(OBJ_CONFIG, "config", MT_BLOB, config_json, n, 1);
+	set_object(OBJ_CONFIG, "config", MT_BLOB, config_json, n);
 	build_manifest(OBJ_DOCKER, docker_json, MT_DOCKER,
 	    "application/vnd.docker.container.image.v1+json",
 	    "application/vnd.docker.image.rootfs.diff.tar");
 	build_manifest(OBJ_OCI, oci_json, MT_OCI,
 	    "application/vnd.oci.image.config.v1+json",
 	    "application/vnd.oci.image.layer.v1.tar");
-	for (i = 0; i < sizeof fixed_objects / sizeof fixed_objects[0]; i++) {
-		const struct fixed *f = &fixed_objects[i];
-
-		set_object(f->obj, f->what, f->type, f->body, strlen(f->body),
-		    0);
-	}
+	for (i = 0; i < sizeof fixed_objects / sizeof fixed_objects[0]; i++)
+		set_object(fixed_objects[i].obj, fixed_objects[i].what,
+		    fixed_objects[i].type, fixed_objects[i].body,
+		    strlen(fixed_objects[i].body));
 }
 
 /* "blobs/sha256/<hex>": where an OCI image layout keeps a blob. */
-static void blob_path(char *out, size_t cap, const struct object *o)
+static void blob_path(char *out, size_t cap, int obj)
 {
-	snprintf(out, cap, "blobs/sha256/%s", strchr(o->digest, ':') + 1);
+	snprintf(out, cap, "blobs/sha256/%s", strchr(objects[obj].digest, ':') + 1);
 }
 
 static int tar_entry(int fd, const char *name, const void *data, size_t len)
 {
 	static const char zero[512];
-	struct ustar h;
 	int dir = name[strlen(name) - 1] == '/';
+	struct ustar h;
 
 	tar_header(&h, name, len, dir ? '5' : '0', dir ? 0755 : 0644);
-	if (write_all(fd, &h, sizeof h) || write_all(fd, data, len) ||
-	    write_all(fd, zero, tar_pad(len)))
-		return -1;
-	return 0;
+	return write_all(fd, &h, sizeof h) || write_all(fd, data, len) ||
+	    write_all(fd, zero, tar_pad(len)) ? -1 : 0;
 }
 
-/* `quinistry export`: the image as one tar that is both a docker-archive
- * (manifest.json, read by docker load and skopeo docker-archive:) and an
- * OCI image layout (oci-layout, index.json, blobs/; OCI image-spec
- * image-layout.md, read by podman load, ctr images import and skopeo
- * oci-archive:). Blobs live once, under blobs/sha256/, for both. */
+/* `quinistry export`: one tar that is both a docker-archive (manifest.json,
+ * for docker load and skopeo docker-archive:) and an OCI image layout
+ * (oci-layout, index.json, blobs/; image-spec image-layout.md, for podman
+ * load, ctr images import and skopeo oci-archive:). Blobs live once. */
 static int export_image(int fd)
 {
-	static const char zero[1024], layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-	const int blobs[3] = { OBJ_OCI, OBJ_CONFIG, OBJ_LAYER };
-	char index_json[MAX_JSON], manifest_json[MAX_JSON], cfg[80], lyr[80];
+	static const char end[1024], layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	static const int blobs[3] = { OBJ_OCI, OBJ_CONFIG, OBJ_LAYER };
+	char index[MAX_JSON], manifest[MAX_JSON], cfg[80], lyr[80];
 	size_t ni, nm;
-	int i;
+	int i, rc;
 
-	ni = json_emit(index_json, sizeof index_json,
+	ni = json_emit(index, sizeof index,
 	    "{\"schemaVersion\":2,\"mediaType\":%s,\"manifests\":[{"
 	    "\"mediaType\":%s,\"digest\":%s,\"size\":%u,\"annotations\":{"
 	    "\"io.containerd.image.name\":%s,"
@@ -837,36 +782,32 @@ static int export_image(int fd)
 	    MT_INDEX, MT_OCI, objects[OBJ_OCI].digest,
 	    (unsigned long long)objects[OBJ_OCI].len,
 	    "docker.io/library/quinistry:latest", "latest");
-	blob_path(cfg, sizeof cfg, &objects[OBJ_CONFIG]);
-	blob_path(lyr, sizeof lyr, &objects[OBJ_LAYER]);
-	nm = json_emit(manifest_json, sizeof manifest_json,
+	blob_path(cfg, sizeof cfg, OBJ_CONFIG);
+	blob_path(lyr, sizeof lyr, OBJ_LAYER);
+	nm = json_emit(manifest, sizeof manifest,
 	    "[{\"Config\":%s,\"RepoTags\":[%s],\"Layers\":[%s]}]",
 	    cfg, "quinistry:latest", lyr);
-	if (tar_entry(fd, "oci-layout", S(layout)) ||
-	    tar_entry(fd, "index.json", index_json, ni) ||
-	    tar_entry(fd, "manifest.json", manifest_json, nm) ||
+	rc = tar_entry(fd, "oci-layout", S(layout)) ||
+	    tar_entry(fd, "index.json", index, ni) ||
+	    tar_entry(fd, "manifest.json", manifest, nm) ||
 	    tar_entry(fd, "blobs/", NULL, 0) ||
-	    tar_entry(fd, "blobs/sha256/", NULL, 0))
-		return -1;
-	for (i = 0; i < 3; i++) {
-		const struct object *o = &objects[blobs[i]];
-
-		blob_path(cfg, sizeof cfg, o);
-		if (tar_entry(fd, cfg, o->data, o->len))
-			return -1;
+	    tar_entry(fd, "blobs/sha256/", NULL, 0);
+	for (i = 0; i < 3 && !rc; i++) {
+		blob_path(cfg, sizeof cfg, blobs[i]);
+		rc = tar_entry(fd, cfg, objects[blobs[i]].data,
+		    objects[blobs[i]].len);
 	}
-	return write_all(fd, zero, sizeof zero);
+	return rc || write_all(fd, end, sizeof end) ? -1 : 0;
 }
 
 /* ==== HTTP parsing ====
  *
  * parse_request() reads a request head (RFC 9112 sections 2-5) straight
- * from the connection buffer, in the manner of picohttpparser: it never
- * allocates or copies, the request points into the buffer, and it returns
- * the head's length when complete, PARSE_INCOMPLETE when more bytes are
- * needed (every proper prefix of a valid head gives this) or PARSE_ERROR
- * with rq->status set. Pipelined requests are simply parsed one after
- * another from the same buffer.
+ * from the connection buffer, as picohttpparser does: it never allocates
+ * or copies, the request points into the buffer, and it returns the head's
+ * length, PARSE_INCOMPLETE when more bytes are needed (every proper prefix
+ * of a valid head gives this) or PARSE_ERROR with rq->status set. So
+ * pipelined requests are simply parsed one after another.
  *
  * It is strict where leniency has bitten servers before (request
  * smuggling, header injection): bare CR or LF, obs-fold, whitespace before
@@ -876,20 +817,20 @@ static int export_image(int fd)
 #define PARSE_INCOMPLETE (-2)
 #define PARSE_ERROR (-1)
 
-/* tchar, RFC 9110 section 5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
+/* tchar, RFC 9110 5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
 static int is_tchar(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* request-target bytes: VCHAR (RFC 9112 section 3.2) */
+/* request-target: VCHAR (RFC 9112 3.2) */
 static int is_vchar(int c)
 {
 	return c > 0x20 && c < 0x7f;
 }
 
-/* field-value bytes: VCHAR, obs-text, SP and HTAB (RFC 9110 5.5) */
+/* field-value: VCHAR, obs-text, SP and HTAB (RFC 9110 5.5) */
 static int is_field_byte(int c)
 {
 	return (c >= 0x20 && c != 0x7f) || c == '\t';
@@ -901,24 +842,22 @@ static long parse_fail(struct request *rq, enum status st)
 	return PARSE_ERROR;
 }
 
-/* request-line = method SP request-target SP HTTP-version CRLF (3);
- * returns where the fields begin. */
+/* request-line = method SP request-target SP HTTP-version CRLF (RFC 9112
+ * 3); returns where the fields begin. */
 static long parse_request_line(const char *buf, size_t len,
     struct request *rq)
 {
 	static const char proto[] = "HTTP/x.x\r\n";
 	size_t i = 0, start, k;
 
-	/* RFC 9112 section 2.2: ignore empty lines before the request. */
+	/* RFC 9112 2.2: ignore empty lines before the request. */
 	while (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n')
 		i += 2;
-	if (i + 1 == len && buf[i] == '\r')
-		return PARSE_INCOMPLETE;
 	for (start = i; i < len && is_tchar((unsigned char)buf[i]); i++)
 		;
-	if (i == len)
-		return i - start > MAX_METHOD ? parse_fail(rq, S_NOT_IMPLEMENTED) :
-		    PARSE_INCOMPLETE;
+	if (i == len || (buf[i] == '\r' && i + 1 == len && i == start))
+		return i - start > MAX_METHOD ?
+		    parse_fail(rq, S_NOT_IMPLEMENTED) : PARSE_INCOMPLETE;
 	if (buf[i] != ' ' || i == start)
 		return parse_fail(rq, S_BAD_REQUEST);
 	if (i - start > MAX_METHOD)
@@ -928,11 +867,11 @@ static long parse_request_line(const char *buf, size_t len,
 	for (start = ++i; i < len && i - start < MAX_TARGET &&
 	    is_vchar((unsigned char)buf[i]); i++)
 		;
-	if (i - start == MAX_TARGET && i < len && is_vchar((unsigned char)buf[i]))
+	if (i < len && i - start == MAX_TARGET && is_vchar((unsigned char)buf[i]))
 		return parse_fail(rq, S_URI_TOO_LONG);
 	if (i == len)
 		return PARSE_INCOMPLETE;
-	if (i == start || buf[i] != ' ') /* no target, HTTP/0.9, CTL, CR, LF */
+	if (i == start || buf[i] != ' ') /* no target, HTTP/0.9, CTL */
 		return parse_fail(rq, S_BAD_REQUEST);
 	rq->target = buf + start;
 	rq->target_len = i - start;
@@ -944,16 +883,16 @@ static long parse_request_line(const char *buf, size_t len,
 		    buf[i] != proto[k])
 			return parse_fail(rq, S_BAD_REQUEST);
 	}
-	/* RFC 9110 section 6.2: we speak 1.x; other majors (the HTTP/2
-	 * preface "PRI * HTTP/2.0") get 505 (15.6.6). */
+	/* RFC 9110 6.2: we speak 1.x; other majors (the HTTP/2 preface
+	 * "PRI * HTTP/2.0") get 505 (15.6.6). */
 	if (buf[i - 5] != '1')
 		return parse_fail(rq, S_VERSION);
 	rq->minor = buf[i - 3] - '0';
 	return (long)i;
 }
 
-/* field-line = field-name ":" OWS field-value OWS CRLF (5), until the
- * empty line; returns the head's length. A line that starts with
+/* field-line = field-name ":" OWS field-value OWS CRLF (RFC 9112 5), up
+ * to the empty line; returns the head's length. A line that starts with
  * whitespace (obs-fold, 5.2) has an empty name and is refused. */
 static long parse_fields(const char *buf, size_t len, size_t i,
     struct request *rq)
@@ -1013,11 +952,11 @@ static long parse_request(const char *buf, size_t len, struct request *rq)
 
 /* ==== Request semantics ====
  *
- * After the syntax, the meaning: which method, whether the connection
- * stays open, how the message is framed, and the fields that choose the
- * representation (Accept, Range, If-None-Match). Framing errors are
- * answered and the connection closed, because once the length of a message
- * is in doubt the next request cannot be found safely (RFC 9112 6.3).
+ * After the syntax, the meaning: the method, whether the connection stays
+ * open, how the message is framed, and the fields that choose what is sent
+ * (Accept, Range, If-None-Match). Framing errors are answered and the
+ * connection closed: once the length of a message is in doubt, the next
+ * request cannot be found safely (RFC 9112 6.3).
  */
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_PATCH, M_DELETE, M_COUNT };
@@ -1033,8 +972,7 @@ static const struct method {
 	[M_PATCH] = { S("PATCH"), 1 }, [M_DELETE] = { S("DELETE"), 1 },
 };
 
-/* The request fields we act on; names are case-insensitive (RFC 9110
- * 5.1) and all others are ignored. */
+/* The fields we act on; names are case-insensitive (RFC 9110 5.1). */
 enum {
 	F_HOST, F_CONTENT_LENGTH, F_TRANSFER_ENCODING, F_CONNECTION, F_ACCEPT,
 	F_RANGE, F_IF_NONE_MATCH, F_IF_RANGE, F_OTHER
@@ -1057,10 +995,10 @@ static int field_id(const char *name, size_t n)
 {
 	int i;
 
-	for (i = 0; i < F_OTHER; i++)
-		if (ieqn(name, n, fields[i].name, fields[i].len))
-			return i;
-	return F_OTHER;
+	for (i = 0; i < F_OTHER && !ieqn(name, n, fields[i].name, fields[i].len);
+	    i++)
+		;
+	return i;
 }
 
 static int is_ows(char c)
@@ -1098,48 +1036,44 @@ static int has_token(const char *v, size_t n, const char *token, size_t tn)
 	return 0;
 }
 
-/* Content negotiation for the manifest by tag (RFC 9110 section 12.5.1):
- * for each of our two manifest types, the most specific media range that
- * matches it decides its q-value; q=0 means "not acceptable". */
+/* Content negotiation for the manifest by tag (RFC 9110 12.5.1): for each
+ * of our two manifest types the most specific media range that matches
+ * decides its q-value; q=0 means "not acceptable". */
 struct accept_state {
-	int spec[2];    /* specificity of best match so far: -1 none */
+	int spec[2];    /* specificity of the best match so far: -1 none */
 	int q[2];       /* its q-value, in thousandths */
 };
 
 static const struct field manifest_types[2] = { { S(MT_DOCKER) }, { S(MT_OCI) } };
 
-/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
-static int parse_qvalue(const char *p, size_t n)
+/* The q parameter (";" OWS "q=" qvalue) of the media range v[k..e), in
+ * thousandths: qvalue = ("0" ["." 0*3DIGIT]) / ("1" ["." 0*3("0")]). A
+ * malformed one counts as the default, 1. */
+static int range_q(const char *v, size_t k, size_t e)
 {
-	int q, scale = 100;
-	size_t i;
+	size_t qs, qe, i;
+	int q = 1000, scale;
 
-	if (n == 0 || (p[0] != '0' && p[0] != '1'))
-		return 1000; /* malformed: treat as the default */
-	q = (p[0] - '0') * 1000;
-	for (i = 2; n > 1 && p[1] == '.' && i < n && i < 5 &&
-	    p[i] >= '0' && p[i] <= '9'; i++, scale /= 10)
-		q += (p[i] - '0') * scale;
-	return q > 1000 ? 1000 : q;
-}
-
-/* The q parameter of the media range v[te..e): ";" OWS "q=" qvalue */
-static int range_q(const char *v, size_t te, size_t e)
-{
-	size_t k, qe;
-	int q = 1000;
-
-	for (k = te; k < e; k++) {
+	for (; k < e; k++) {
 		if (v[k] != ';')
 			continue;
 		for (k++; k < e && is_ows(v[k]); k++)
 			;
-		if (k + 1 < e && lower((unsigned char)v[k]) == 'q' &&
-		    v[k + 1] == '=') {
-			for (qe = k + 2; qe < e && v[qe] != ';' && v[qe] != ' '; qe++)
-				;
-			q = parse_qvalue(v + k + 2, qe - k - 2);
+		if (k + 1 >= e || lower((unsigned char)v[k]) != 'q' ||
+		    v[k + 1] != '=')
+			continue;
+		for (qs = qe = k + 2; qe < e && v[qe] != ';' && v[qe] != ' '; qe++)
+			;
+		if (qe == qs || (v[qs] != '0' && v[qs] != '1')) {
+			q = 1000;
+			continue;
 		}
+		q = (v[qs] - '0') * 1000;
+		for (i = qs + 2, scale = 100; qe - qs > 1 && v[qs + 1] == '.' &&
+		    i < qe && i < qs + 5 && v[i] >= '0' && v[i] <= '9';
+		    i++, scale /= 10)
+			q += (v[i] - '0') * scale;
+		q = q > 1000 ? 1000 : q;
 	}
 	return q;
 }
@@ -1154,11 +1088,9 @@ static void accept_scan(struct accept_state *st, const char *v, size_t n)
 		for (te = s; te < e && v[te] != ';' && !is_ows(v[te]); te++)
 			;
 		q = range_q(v, te, e);
-		if (te == s)
-			continue;
 		wild = ieqn(v + s, te - s, S("*/*")) ? 0 :
 		    ieqn(v + s, te - s, S("application/*")) ? 1 : -1;
-		for (k = 0; k < 2; k++) {
+		for (k = 0; k < 2 && te > s; k++) {
 			int spec = wild >= 0 ? wild : ieqn(v + s, te - s,
 			    manifest_types[k].name, manifest_types[k].len) ? 2 : -1;
 
@@ -1177,13 +1109,11 @@ static int valid_host(const char *v, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		int c = (unsigned char)v[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:[]%", c))))
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		    (v[i] >= '0' && v[i] <= '9') ||
+		    (v[i] && strchr("-._~!$&'()*+,;=:[]%", v[i]))))
 			return 0;
-	}
 	return 1;
 }
 
@@ -1204,14 +1134,10 @@ static enum status read_field(const struct header *h, struct reqinfo *ri,
 	case F_HOST:
 		f->hosts++;
 		return valid_host(v, n) ? S_OK : S_BAD_REQUEST;
-	case F_CONTENT_LENGTH:
-		/* RFC 9112 6.3: several or invalid lengths are an
-		 * unrecoverable framing error. */
+	case F_CONTENT_LENGTH: /* RFC 9112 6.3: one valid length, or 400 */
 		return parse_dec(v, n, &f->clen) || f->lengths++ ?
 		    S_BAD_REQUEST : S_OK;
-	case F_TRANSFER_ENCODING:
-		/* RFC 9112 6.1: chunked must be the final coding, and we
-		 * understand no other: 501. */
+	case F_TRANSFER_ENCODING: /* 6.1: chunked last; we know no other */
 		f->te++;
 		return ieqn(v, n, S("chunked")) ? S_OK : S_NOT_IMPLEMENTED;
 	case F_CONNECTION:
@@ -1247,11 +1173,10 @@ static enum status request_info(const struct request *rq,
 	size_t i;
 
 	memset(ri, 0, sizeof *ri);
-	ri->method = -1;
-	for (i = 0; i < M_COUNT; i++)
-		if (eqn(rq->method, rq->method_len, methods[i].name,
-		    methods[i].len))
-			ri->method = (int)i;
+	for (ri->method = M_COUNT - 1; ri->method >= 0 &&
+	    !eqn(rq->method, rq->method_len, methods[ri->method].name,
+	    methods[ri->method].len); ri->method--)
+		;
 	for (i = 0; i < rq->nheaders; i++)
 		if ((st = read_field(&rq->headers[i], ri, &f)) != S_OK)
 			return st;
@@ -1264,41 +1189,38 @@ static enum status request_info(const struct request *rq,
 	if (f.clen > MAX_BODY)
 		return S_TOO_LARGE;
 	ri->has_body = f.te || f.clen > 0;
-	/* RFC 9110 9.3.1: content in a GET has no defined meaning; refuse
-	 * it rather than guess at its framing. */
+	/* RFC 9110 9.3.1: content in a GET has no defined meaning. */
 	if (ri->has_body && ri->method >= 0 && !methods[ri->method].write)
 		return S_BAD_REQUEST;
-	/* RFC 9112 9.3: 1.1 is persistent unless "close"; 1.0 only with
-	 * "keep-alive". A body we will not read ends the connection. */
+	/* RFC 9112 9.3: 1.1 is persistent unless "close", 1.0 only with
+	 * "keep-alive"; a body we will not read ends the connection. */
 	ri->keep = !f.conn_close && (rq->minor >= 1 || f.conn_keep) &&
 	    !ri->has_body;
-	/* No Accept means anything is acceptable (RFC 9110 12.5.1); else a
-	 * type is acceptable if its best-matching range has q > 0. */
-	ri->accept_docker = !f.have_accept || (f.acc.spec[0] >= 0 && f.acc.q[0] > 0);
-	ri->accept_oci = !f.have_accept || (f.acc.spec[1] >= 0 && f.acc.q[1] > 0);
+	/* No Accept: anything is acceptable (RFC 9110 12.5.1); else a type
+	 * whose best-matching range has q > 0. */
+	ri->accept_docker = !f.have_accept || (f.acc.spec[0] >= 0 && f.acc.q[0]);
+	ri->accept_oci = !f.have_accept || (f.acc.spec[1] >= 0 && f.acc.q[1]);
 	return S_OK;
 }
 
 /* ==== Routes ====
  *
- * The request-target is reduced to a decoded path and a query, then
- * matched against a table. Names, tags and digests are checked against
- * the grammars of the OCI distribution spec ("Pulling manifests",
- * "Pulling blobs") before anything is looked up, so every malformed
- * reference gets its specific error code. Every response comes from one
- * table of statuses.
+ * The request-target becomes a decoded path and a query, matched against
+ * a table of routes. Names, tags and digests are checked against the
+ * grammars of the OCI distribution spec ("Pulling manifests", "Pulling
+ * blobs") before anything is looked up, so every malformed reference gets
+ * its own error code. Every response comes from one table of statuses.
  */
 
 /* OCI distribution-spec "Error Codes": the JSON error envelope. Bodies
- * are fixed literals: nothing from the request is echoed back. */
-#define REG_ERROR(code, msg, detail) "{\"errors\":[{\"code\":\"" code \
-	"\",\"message\":\"" msg "\",\"detail\":\"" detail "\"}]}"
-#define REG(st, reason, code, msg, detail) \
-	{ st, reason, code, REG_ERROR(code, msg, detail), 0 }
+ * are fixed: nothing from the request is echoed back. */
+#define REG(st, reason, code, msg, detail) { st, reason, code, \
+	"{\"errors\":[{\"code\":\"" code "\",\"message\":\"" msg \
+	"\",\"detail\":\"" detail "\"}]}", 0 }
 
-/* code and reason phrase (RFC 9110 section 15), the registry error code,
- * the error body, and whether to close after answering (a protocol error
- * leaves the rest of the stream in doubt) */
+/* The code and reason phrase (RFC 9110 15), the registry error code, the
+ * error body, and whether to close after answering (a protocol error
+ * leaves the rest of the stream in doubt). */
 static const struct status_def {
 	int code;
 	const char *reason, *error, *body;
@@ -1345,29 +1267,17 @@ static const struct status_def {
 	    "505 HTTP version not supported\n", 1 },
 };
 
-static void reply_object(struct reply *r, int obj)
-{
-	r->st = S_OK;
-	r->obj = &objects[obj];
-	r->first = 0;
-	r->last = r->obj->len ? r->obj->len - 1 : 0;
-}
-
-/* path-component = [a-z0-9]+ (separator [a-z0-9]+)*, separator
- * = [_.] | "__" | -+ ; name = component ("/" component)*. */
+/* name = component ("/" component)*, component = [a-z0-9]+ (separator
+ * [a-z0-9]+)*, separator = [_.] | "__" | -+ */
 static int valid_name(const char *s, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, run;
 
-	if (n == 0 || n > MAX_NAME)
-		return 0;
 	for (;;) {
-		size_t run = 0;
-
-		while (i < n && ((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9')))
-			i++, run++;
-		if (run == 0)
+		for (run = 0; i < n && ((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9')); i++)
+			run++;
+		if (run == 0 || n > MAX_NAME)
 			return 0;
 		if (i == n)
 			return 1;
@@ -1383,28 +1293,20 @@ static int valid_name(const char *s, size_t n)
 	}
 }
 
-/* digest = algorithm ":" encoded (OCI image-spec descriptor.md,
- * "Digests"). Registered algorithms must use their exact encoding.
- * Returns 1 for a well-formed sha256 digest, 2 for another well-formed
- * registered algorithm (sha512) we hold nothing under, 0 if invalid. */
+/* digest = algorithm ":" encoded (image-spec descriptor.md, "Digests");
+ * registered algorithms must use their exact encoding. 1 for a
+ * well-formed sha256 digest, 2 for sha512 (we hold none), 0 if invalid. */
 static int digest_kind(const char *s, size_t n)
 {
 	const char *colon = memchr(s, ':', n);
-	size_t alen, elen, i;
+	size_t alen = colon ? (size_t)(colon - s) : n, i;
 
-	if (!colon)
-		return 0;
-	alen = (size_t)(colon - s);
-	elen = n - alen - 1;
-	for (i = 0; i < elen; i++)
-		if (!((colon[1 + i] >= '0' && colon[1 + i] <= '9') ||
-		    (colon[1 + i] >= 'a' && colon[1 + i] <= 'f')))
+	for (i = alen + 1; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
-	if (eqn(s, alen, S("sha256")) && elen == 64)
+	if (colon && eqn(s, alen, S("sha256")) && n - alen - 1 == 64)
 		return 1;
-	if (eqn(s, alen, S("sha512")) && elen == 128)
-		return 2;
-	return 0;
+	return colon && eqn(s, alen, S("sha512")) && n - alen - 1 == 128 ? 2 : 0;
 }
 
 /* tag = [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} */
@@ -1422,21 +1324,10 @@ static int valid_tag(const char *s, size_t n)
 	return 1;
 }
 
-static int find_digest(const char *s, size_t n, const int *objs, int count)
-{
-	int i;
-
-	for (i = 0; i < count; i++)
-		if (n == strlen(objects[objs[i]].digest) &&
-		    memcmp(s, objects[objs[i]].digest, n) == 0)
-			return objs[i];
-	return -1;
-}
-
-/* Single byte range (RFC 9110 sections 14.1.1, 14.2): "bytes=a-b", "a-"
- * or "-n". Several ranges or anything unparsable is ignored, which the
- * RFC allows: the whole blob is sent with 200. Returns 1 if a range
- * applies, 0 to ignore, -1 if unsatisfiable (416). */
+/* One byte range (RFC 9110 14.1.1, 14.2): "bytes=a-b", "a-" or "-n". More
+ * ranges, or anything unparsable, are ignored, which the RFC allows: the
+ * whole blob goes with 200. 1 if a range applies, 0 to ignore, -1 if it
+ * is unsatisfiable (416). */
 static int parse_range(const char *v, size_t n, uint64_t size,
     uint64_t *first, uint64_t *last)
 {
@@ -1450,26 +1341,16 @@ static int parse_range(const char *v, size_t n, uint64_t size,
 	an = (size_t)(dash - v) - 6;
 	bn = n - 7 - an;
 	if ((an && parse_dec(v + 6, an, &a)) || (bn && parse_dec(dash + 1, bn, &b)) ||
-	    (!an && !bn) || a == UINT64_MAX || b == UINT64_MAX)
+	    (!an && !bn) || a == UINT64_MAX || b == UINT64_MAX || (an && bn && b < a))
 		return 0;
-	if (!an) {                      /* suffix: the last b bytes */
-		if (b == 0 || size == 0)
-			return -1;
-		*first = b >= size ? 0 : size - b;
-		*last = size - 1;
-		return 1;
-	}
-	if (bn && b < a)
-		return 0;               /* invalid: ignore */
-	if (a >= size)
+	if (an ? a >= size : b == 0 || size == 0)
 		return -1;
-	*first = a;
-	*last = bn && b < size ? b : size - 1;
+	*first = an ? a : b >= size ? 0 : size - b; /* "-n": the last n */
+	*last = an && bn && b < size ? b : size - 1;
 	return 1;
 }
 
-/* If-None-Match (RFC 9110 section 13.1.2): "*" or a list of entity tags,
- * compared weakly. */
+/* If-None-Match (RFC 9110 13.1.2): "*" or entity tags, compared weakly. */
 static int etag_matches(const char *v, size_t n, const char *digest)
 {
 	size_t i = 0, s, e, dl = strlen(digest);
@@ -1486,60 +1367,47 @@ static int etag_matches(const char *v, size_t n, const char *digest)
 	return 0;
 }
 
-/* Conditional and range handling for a found object. */
+/* A found object, with the conditional and range fields applied. */
 static void reply_content(struct reply *r, const struct reqinfo *ri, int obj)
 {
 	const struct object *o = &objects[obj];
-	uint64_t first, last;
 	int rc;
 
-	reply_object(r, obj);
+	r->st = S_OK;
+	r->obj = o;
+	r->first = 0;
+	r->last = o->len ? o->len - 1 : 0;
 	/* If-None-Match is evaluated before Range (RFC 9110 13.2.2). */
 	if (ri->if_none_match &&
 	    etag_matches(ri->if_none_match, ri->inm_len, o->digest)) {
 		r->st = S_NOT_MODIFIED;
 		return;
 	}
-	/* If-Range: apply the Range only if the entity tag still matches
+	/* If-Range: the Range applies only if the entity tag still matches
 	 * (RFC 9110 13.1.5); a date never matches, ours are tags. */
 	if (!o->ranges || !ri->range || (ri->if_range &&
 	    !etag_matches(ri->if_range, ri->if_range_len, o->digest)))
 		return;
-	rc = parse_range(ri->range, ri->range_len, o->len, &first, &last);
-	if (rc < 0) {
-		r->st = S_RANGE; /* r->obj stays: Content-Range needs its size */
-	} else if (rc > 0) {
-		r->st = S_PARTIAL;
-		r->first = first;
-		r->last = last;
-	}
+	rc = parse_range(ri->range, ri->range_len, o->len, &r->first, &r->last);
+	if (rc) /* for 416, r->obj stays: Content-Range needs its size */
+		r->st = rc > 0 ? S_PARTIAL : S_RANGE;
 }
 
-/* One decoded query parameter value into out, or NULL; *bad is set for
- * an undecodable one. */
-static const char *query_param(const char *q, size_t qn, const char *key,
-    char *out, size_t cap, int *bad)
+/* The object among objs whose digest ref is; else unknown_st. */
+static void reply_digest(struct reply *r, const struct reqinfo *ri,
+    const char *ref, size_t n, const int objs[2], enum status unknown_st)
 {
-	size_t i = 0, kl = strlen(key);
+	int i;
 
-	while (i < qn) {
-		const char *amp = memchr(q + i, '&', qn - i);
-		size_t s = i, e = amp ? (size_t)(amp - q) : qn;
-
-		i = e + 1;
-		if (e - s <= kl || memcmp(q + s, key, kl) || q[s + kl] != '=')
-			continue;
-		if (pct_decode(q + s + kl + 1, e - s - kl - 1, out, cap, 0) < 0) {
-			*bad = 1;
-			return NULL;
-		}
-		return out;
-	}
-	return NULL;
+	r->st = digest_kind(ref, n) ? unknown_st : S_DIGEST_INVALID;
+	for (i = 0; i < 2 && r->st == unknown_st; i++)
+		if (eqn(ref, n, objects[objs[i]].digest,
+		    strlen(objects[objs[i]].digest)))
+			reply_content(r, ri, objs[i]);
 }
 
 /* The request-target, reduced: the decoded path, the raw query, and the
- * reference that follows the route's marker. */
+ * reference (the last path segment). */
 struct target {
 	char path[MAX_TARGET + 1];
 	size_t path_len;
@@ -1547,97 +1415,103 @@ struct target {
 	size_t ref_len, query_len;
 };
 
+/* One decoded query parameter into out, or NULL; *bad is set for an
+ * undecodable one. */
+static const char *query_param(const struct target *t, const char *key,
+    char *out, size_t cap, int *bad)
+{
+	const char *q = t->query, *end = q + t->query_len, *amp;
+	size_t kl = strlen(key);
+
+	for (; q < end; q = amp + 1) {
+		amp = memchr(q, '&', (size_t)(end - q));
+		amp = amp ? amp : end;
+		if ((size_t)(amp - q) <= kl || memcmp(q, key, kl) || q[kl] != '=')
+			continue;
+		if (pct_decode(q + kl + 1, (size_t)(amp - q) - kl - 1, out, cap,
+		    0) >= 0)
+			return out;
+		*bad = 1;
+		return NULL;
+	}
+	return NULL;
+}
+
 /* tags/list and _catalog pagination (distribution-spec "Listing Tags"):
  * n limits the count, last returns entries lexically after it. We hold
  * one entry, so the answer is either the full list or the empty one. */
 static void reply_list(struct reply *r, const struct reqinfo *ri,
-    const struct target *t, const char *entry, int full, int empty)
+    const struct target *t, const char *entry, int full)
 {
 	char nbuf[32], last[MAX_TARGET];
 	const char *nv, *lv;
 	uint64_t n = 1;
 	int bad = 0;
 
-	nv = query_param(t->query, t->query_len, "n", nbuf, sizeof nbuf, &bad);
-	lv = query_param(t->query, t->query_len, "last", last, sizeof last,
-	    &bad);
+	nv = query_param(t, "n", nbuf, sizeof nbuf, &bad);
+	lv = query_param(t, "last", last, sizeof last, &bad);
 	if (bad)
 		r->st = S_BAD_REQUEST;
 	else if (nv && parse_dec(nv, strlen(nv), &n))
 		r->st = S_PAGINATION;
-	else
-		reply_content(r, ri, n == 0 || (lv && strcmp(lv, entry) >= 0) ?
-		    empty : full);
+	else /* the empty list is the next object */
+		reply_content(r, ri, full + (n == 0 ||
+		    (lv && strcmp(lv, entry) >= 0)));
 }
 
 static void route_manifest(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
 	static const int manifests[2] = { OBJ_DOCKER, OBJ_OCI };
-	int obj;
 
 	if (memchr(t->ref, ':', t->ref_len)) {
-		if (!digest_kind(t->ref, t->ref_len))
-			r->st = S_DIGEST_INVALID;
-		else if ((obj = find_digest(t->ref, t->ref_len, manifests, 2)) < 0)
-			r->st = S_MANIFEST_UNKNOWN;
-		else
-			reply_content(r, ri, obj);
-		return;
-	}
-	if (!valid_tag(t->ref, t->ref_len) ||
+		reply_digest(r, ri, t->ref, t->ref_len, manifests,
+		    S_MANIFEST_UNKNOWN);
+	} else if (!valid_tag(t->ref, t->ref_len) ||
 	    !eqn(t->ref, t->ref_len, S("latest"))) {
 		r->st = S_MANIFEST_UNKNOWN;
-		return;
+	} else {
+		reply_content(r, ri, ri->accept_oci && !ri->accept_docker ?
+		    OBJ_OCI : OBJ_DOCKER);
+		r->by_tag = 1;
 	}
-	reply_content(r, ri, ri->accept_oci && !ri->accept_docker ?
-	    OBJ_OCI : OBJ_DOCKER);
-	r->by_tag = 1;
 }
 
 static void route_blob(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
 	static const int blobs[2] = { OBJ_CONFIG, OBJ_LAYER };
-	int obj;
 
-	if (!digest_kind(t->ref, t->ref_len))
-		r->st = S_DIGEST_INVALID;
-	else if ((obj = find_digest(t->ref, t->ref_len, blobs, 2)) < 0)
-		r->st = S_BLOB_UNKNOWN;
-	else
-		reply_content(r, ri, obj);
+	reply_digest(r, ri, t->ref, t->ref_len, blobs, S_BLOB_UNKNOWN);
 }
 
-/* distribution-spec v1.1 "Listing Referrers": an image index, empty here
- * since nothing refers to our image, even for unknown subjects. */
+/* distribution-spec v1.1 "Listing Referrers": an image index, empty since
+ * nothing refers to our image, for unknown subjects too. The filter
+ * applies trivially to an empty list; saying so spares the client. */
 static void route_referrers(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
-	int bad = 0;
 	char tmp[256];
+	int bad = 0;
 
 	if (!digest_kind(t->ref, t->ref_len)) {
 		r->st = S_DIGEST_INVALID;
 		return;
 	}
 	reply_content(r, ri, OBJ_REFERRERS);
-	/* The filter applies trivially to an empty list; saying so tells
-	 * the client it need not filter again. */
-	r->filters = query_param(t->query, t->query_len, "artifactType", tmp,
-	    sizeof tmp, &bad) != NULL;
+	r->filters = query_param(t, "artifactType", tmp, sizeof tmp, &bad) != 0;
 }
 
 static void route_tags(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
-	reply_list(r, ri, t, "latest", OBJ_TAGS, OBJ_TAGS_EMPTY);
+	reply_list(r, ri, t, "latest", OBJ_TAGS);
 }
 
 /* /v2/<name>/<kind>/<ref>: the last two path segments choose the route,
- * and everything before them is the name, which may itself contain
- * slashes (and even "manifests"). A route with a fixed ref ("tags/list")
- * matches only that. */
+ * everything before them is the name, which may itself hold slashes (and
+ * even "manifests"). A route with a fixed ref ("tags/list") takes no
+ * other. */
 static const struct route {
 	const char *kind;
 	const char *fixed_ref;  /* NULL: any reference */
@@ -1651,9 +1525,9 @@ static const struct route {
 };
 
 /* The request-target (RFC 9112 3.2) into a decoded path and a query; the
- * absolute-form loses its scheme and authority. Refused: fragments, bad
- * escapes, and "." or ".." segments (RFC 3986 3.3), which a registry
- * never needs. Returns 0, or -1 for a 400. */
+ * absolute-form loses its scheme and authority. Refused (-1, a 400):
+ * fragments, bad escapes, and "." or ".." segments (RFC 3986 3.3), which
+ * a registry never needs. */
 static int split_target(const char *tg, size_t tn, struct target *t)
 {
 	const char *q;
@@ -1661,10 +1535,9 @@ static int split_target(const char *tg, size_t tn, struct target *t)
 
 	if (tn > 7 && tg[0] != '/' && (ieqn(tg, 7, S("http://")) ||
 	    (tn > 8 && ieqn(tg, 8, S("https://"))))) {
-		const char *slash = memchr(tg + 8, '/', tn - 8);
-
-		tn = slash ? tn - (size_t)(slash - tg) : 1;
-		tg = slash ? slash : "/";
+		q = memchr(tg + 8, '/', tn - 8);
+		tn = q ? tn - (size_t)(q - tg) : 1;
+		tg = q ? q : "/";
 	}
 	if (tn == 0 || tg[0] != '/' || memchr(tg, '#', tn))
 		return -1;
@@ -1675,7 +1548,7 @@ static int split_target(const char *tg, size_t tn, struct target *t)
 	if (n < 0)
 		return -1;
 	t->path_len = (size_t)n;
-	for (q = t->path; (q = strchr(q, '/')); ) {
+	for (q = t->path; (q = strchr(q, '/'));) {
 		n = (long)strcspn(++q, "/");
 		if ((n == 1 && q[0] == '.') || (n == 2 && q[0] == '.' && q[1] == '.'))
 			return -1;
@@ -1683,11 +1556,12 @@ static int split_target(const char *tg, size_t tn, struct target *t)
 	return 0;
 }
 
-/* Match path = /v2/<name>/<kind>/<ref> against routes[]; t->ref is set. */
+/* Match path = /v2/<name>/<kind>/<ref> against routes[]; sets t->ref and
+ * the name's length. */
 static const struct route *match_route(struct target *t, size_t *name_len)
 {
 	const char *path = t->path;
-	size_t pn = t->path_len, ref_at, kind_at, kl, i;
+	size_t pn = t->path_len, ref_at, kind_at, i;
 
 	for (ref_at = pn; ref_at > 4 && path[ref_at - 1] != '/'; ref_at--)
 		;
@@ -1696,14 +1570,13 @@ static const struct route *match_route(struct target *t, size_t *name_len)
 		;
 	if (ref_at <= 4 || kind_at < 5 || ref_at == pn)
 		return NULL;
-	kl = ref_at - 1 - kind_at;
 	t->ref = path + ref_at;
 	t->ref_len = pn - ref_at;
 	*name_len = kind_at - 5;
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)
-		if (kl == strlen(routes[i].kind) &&
-		    memcmp(path + kind_at, routes[i].kind, kl) == 0 &&
-		    (!routes[i].fixed_ref || strcmp(t->ref, routes[i].fixed_ref) == 0))
+		if (eqn(path + kind_at, ref_at - 1 - kind_at, routes[i].kind,
+		    strlen(routes[i].kind)) && (!routes[i].fixed_ref ||
+		    strcmp(t->ref, routes[i].fixed_ref) == 0))
 			return &routes[i];
 	return NULL;
 }
@@ -1711,8 +1584,8 @@ static const struct route *match_route(struct target *t, size_t *name_len)
 static void route(struct reply *r, const struct request *rq,
     const struct reqinfo *ri)
 {
-	struct target t;
 	const struct route *rt;
+	struct target t;
 	size_t name_len;
 	int v2;
 
@@ -1729,31 +1602,25 @@ static void route(struct reply *r, const struct request *rq,
 		return;
 	}
 	v2 = strcmp(t.path, "/v2") == 0 || strncmp(t.path, "/v2/", 4) == 0;
-	if (methods[ri->method].write) {
-		r->st = v2 ? S_UNSUPPORTED : S_NOT_FOUND;
-		r->allow = v2;
-	} else if (!v2) {
-		r->st = S_NOT_FOUND;
-	} else if (t.path_len <= 4) {
-		/* distribution-spec "Determining support": 200 */
+	r->allow = v2 && methods[ri->method].write;
+	if (methods[ri->method].write || !v2)
+		r->st = r->allow ? S_UNSUPPORTED : S_NOT_FOUND;
+	else if (t.path_len <= 4) /* distribution-spec "Determining support" */
 		reply_content(r, ri, OBJ_BASE);
-	} else if (strcmp(t.path, "/v2/_catalog") == 0) {
-		reply_list(r, ri, &t, "quinistry", OBJ_CATALOG,
-		    OBJ_CATALOG_EMPTY);
-	} else if (!(rt = match_route(&t, &name_len))) {
+	else if (strcmp(t.path, "/v2/_catalog") == 0)
+		reply_list(r, ri, &t, "quinistry", OBJ_CATALOG);
+	else if (!(rt = match_route(&t, &name_len)))
 		r->st = S_NOT_FOUND;
-	} else if (!valid_name(t.path + 4, name_len)) {
+	else if (!valid_name(t.path + 4, name_len))
 		r->st = S_NAME_INVALID;
-	} else if (!eqn(t.path + 4, name_len, S("quinistry"))) {
+	else if (!eqn(t.path + 4, name_len, S("quinistry")))
 		r->st = S_NAME_UNKNOWN;
-	} else {
+	else
 		rt->fn(r, ri, &t);
-	}
 }
 
-/* Render the response head into out; returns its length (0 if too big,
- * which the fixed sizes of everything we send rule out). *body_len is
- * the length of the body to send after it. */
+/* Render the response head into out: its length (0 if too big, which the
+ * fixed sizes of what we send rule out). *body_len is the body's. */
 static size_t render_head(char *out, size_t cap, const struct reply *r,
     int keep, uint64_t *body_len)
 {
@@ -1769,22 +1636,20 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
 	sb_str(&b, sd->reason);
 	sb_put(&b, S("\r\n"));
 	sb_put(&b, date_field, date_len);
-	/* Docker clients check this header to recognise a V2 registry
-	 * (Docker Registry HTTP API V2, "API Version Check"). */
+	/* Docker clients recognise a V2 registry by this (Docker Registry
+	 * HTTP API V2, "API Version Check"). */
 	sb_put(&b, S("Docker-Distribution-API-Version: registry/2.0\r\n"));
-	if (sd->body) {
-		sb_put(&b, S("Content-Type: "));
-		sb_str(&b, sd->error ? MT_JSON : "text/plain");
-		sb_put(&b, S("\r\n"));
-	} else {
+	if (sd->body)
+		sb_str(&b, sd->error ? "Content-Type: " MT_JSON "\r\n" :
+		    "Content-Type: text/plain\r\n");
+	else
 		sb_put(&b, o->fields, o->fields_len);
-	}
-	/* RFC 9110 14.4: the range sent, or for 416 the current length */
+	/* RFC 9110 14.4: the range sent, or for 416 the blob's length */
 	if (r->st == S_PARTIAL || r->st == S_RANGE) {
 		sb_put(&b, S("Content-Range: bytes "));
-		if (r->st == S_RANGE) {
+		if (r->st == S_RANGE)
 			sb_put(&b, S("*"));
-		} else {
+		else {
 			sb_num(&b, r->first);
 			sb_put(&b, S("-"));
 			sb_num(&b, r->last);
@@ -1793,35 +1658,33 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
 		sb_num(&b, o->len);
 		sb_put(&b, S("\r\n"));
 	}
-	/* The same tag yields different bytes depending on Accept
-	 * (RFC 9110 12.5.5): caches must key on it. */
+	/* The same tag gives other bytes for another Accept (RFC 9110
+	 * 12.5.5): caches must key on it. */
 	if (r->by_tag)
 		sb_put(&b, S("Vary: Accept\r\n"));
 	if (r->allow)
 		sb_put(&b, S("Allow: GET, HEAD\r\n"));
 	if (r->filters)
 		sb_put(&b, S("OCI-Filters-Applied: artifactType\r\n"));
-	/* For HEAD and 304 too: the length the GET/200 would carry
-	 * (RFC 9110 8.6), which is what HEAD-first clients read. */
+	/* For HEAD and 304 too: the length a GET/200 would carry (RFC 9110
+	 * 8.6), which is what HEAD-first clients read. */
 	sb_put(&b, S("Content-Length: "));
 	sb_num(&b, len);
-	if (keep)
-		sb_put(&b, S("\r\nConnection: keep-alive\r\n\r\n"));
-	else
-		sb_put(&b, S("\r\nConnection: close\r\n\r\n"));
+	sb_str(&b, keep ? "\r\nConnection: keep-alive\r\n\r\n" :
+	    "\r\nConnection: close\r\n\r\n");
 	*body_len = r->st == S_NOT_MODIFIED ? 0 : len;
 	return b.overflow ? 0 : b.len;
 }
 
 /* ==== Connection state machine ====
  *
- * One function per state, in the manner of darkhttpd: conn_read() receives
- * and parses a request head, conn_respond() turns it into a response,
+ * One function per state, as in darkhttpd: conn_read() receives and
+ * parses a request head, conn_respond() turns it into a response,
  * conn_send() writes it (sendfile() for the layer), conn_drain() lingers.
  * Each returns as soon as a socket call would block, and says whether the
- * connection has more to do now; the loop calls conn_run() again when
- * poll() says the socket is ready. POLLOUT is watched only while a
- * response is blocked, so idle connections never wake the loop.
+ * connection has more to do at once; conn_run() runs them, and the loop
+ * calls it again when poll() says the socket is ready. POLLOUT is watched
+ * only while a response is blocked, so idle connections never wake us.
  */
 
 static void list_unlink(struct conn *c)
@@ -1833,7 +1696,7 @@ static void list_unlink(struct conn *c)
 	c->list = T_NONE;
 }
 
-/* (Re)start c's timeout of the given kind, from now: at the tail of its
+/* (Re)start c's timeout of the given kind from now, at the tail of its
  * list, which therefore stays sorted by deadline. */
 static void list_enter(struct conn *c, int which)
 {
@@ -1871,35 +1734,28 @@ static void conn_close(struct conn *c)
 	nconns--;
 }
 
-static void set_events(struct conn *c, short ev)
-{
-	pfds[c->slot].events = ev;
-}
-
-/* Turn a parsed request (or a parse failure, used < 0) into the response
- * head and body of c, and consume the request from the buffer. */
+/* Turn a parsed request (or a parse failure, used < 0) into c's response
+ * head and body, and consume the request from the buffer. */
 static void conn_respond(struct conn *c, long used, const struct request *rq)
 {
 	struct iobuf *b = c->buf;
 	struct reqinfo ri;
 	struct reply r;
 	uint64_t len;
-	enum status refused;
+	enum status refused = used < 0 ? rq->status : request_info(rq, &ri);
 
-	memset(&r, 0, sizeof r);
-	refused = used < 0 ? rq->status : request_info(rq, &ri);
 	if (used < 0)
 		memset(&ri, 0, sizeof ri);
+	memset(&r, 0, sizeof r);
+	r.st = refused;
 	if (refused == S_OK)
 		route(&r, rq, &ri);
-	else
-		r.st = refused;
 	c->keep = (unsigned char)(ri.keep && !stop_requested &&
 	    !statuses[r.st].close);
-	/* Closing with unread input makes the kernel send a reset, which can
-	 * destroy the response before the client reads it; so after a
-	 * refused request, a body or pipelined bytes we drain first. */
-	c->linger = (unsigned char)(refused != S_OK || ri.has_body ||
+	/* Closing with unread input sends a reset, which can destroy the
+	 * response before the client reads it: after a refused request, a
+	 * body or pipelined bytes, conn_send() lingers. */
+	c->linger = (unsigned char)(refused || ri.has_body ||
 	    (size_t)used < b->len);
 	c->out_len = render_head(b->out, sizeof b->out, &r, c->keep, &len);
 	c->out_off = c->body_off = 0;
@@ -1911,14 +1767,13 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 	    c->body >= layer && c->body < layer + layer_len;
 	b->log_status = statuses[r.st].code;
 	b->log_what = statuses[r.st].body ? "error" : r.obj->what;
-	if (!opt_quiet) {
-		log_copy(b->log_method, sizeof b->log_method, used < 0 ? "-" :
-		    rq->method, used < 0 ? 1 : rq->method_len);
-		log_copy(b->log_target, sizeof b->log_target, used < 0 ? "-" :
-		    rq->target, used < 0 ? 1 : rq->target_len);
-	}
-	b->len = used < 0 ? 0 : b->len - (size_t)used;
-	memmove(b->in, b->in + (used < 0 ? 0 : used), b->len);
+	log_copy(b->log_method, sizeof b->log_method, used < 0 ? "" :
+	    rq->method, used < 0 ? 0 : rq->method_len);
+	log_copy(b->log_target, sizeof b->log_target, used < 0 ? "" :
+	    rq->target, used < 0 ? 0 : rq->target_len);
+	used = used < 0 ? (long)b->len : used;
+	b->len -= (size_t)used;
+	memmove(b->in, b->in + used, b->len);
 	c->state = C_SEND;
 	list_enter(c, T_WRITE);
 }
@@ -1972,46 +1827,40 @@ static ssize_t send_some(struct conn *c)
 {
 	struct iovec iov[2];
 	struct msghdr mh;
-	int n = 0;
+	off_t at;
 
 	if (c->zero_copy && c->out_off == c->out_len) {
-		off_t at = (off_t)(c->body - layer + c->body_off);
-
+		at = (off_t)(c->body - layer + c->body_off);
 		return sendfile(c->fd, layer_fd, &at, c->body_len - c->body_off);
-	}
-	if (c->out_off < c->out_len) {
-		iov[n].iov_base = c->buf->out + c->out_off;
-		iov[n++].iov_len = c->out_len - c->out_off;
-	}
-	if (!c->zero_copy && c->body_off < c->body_len) {
-		iov[n].iov_base = (void *)(c->body + c->body_off);
-		iov[n++].iov_len = c->body_len - c->body_off;
 	}
 	memset(&mh, 0, sizeof mh);
 	mh.msg_iov = iov;
-	mh.msg_iovlen = (size_t)n;
+	iov[0].iov_base = c->buf->out + c->out_off;
+	iov[0].iov_len = c->out_len - c->out_off;
+	iov[1].iov_base = (void *)(c->body + c->body_off);
+	iov[1].iov_len = c->zero_copy ? 0 : c->body_len - c->body_off;
+	mh.msg_iovlen = 2;
 	/* MSG_MORE: a head followed by sendfile() leaves with the body's
-	 * first bytes; the last response before our close leaves with the
-	 * FIN (RFC 9293 3.6 lets a FIN ride on data). limits.sh checks the
-	 * segments; `make bench` (2026-11-30): server CPU per new
+	 * first bytes, and the last response before our close leaves with
+	 * the FIN (RFC 9293 3.6 lets a FIN ride on data; limits.sh counts
+	 * the segments). `make bench` (2026-11-30): server CPU per new
 	 * connection 111-155 ticks per run with it, 137-188 without. */
 	return sendmsg(c->fd, &mh, c->zero_copy || !c->keep ? MSG_MORE : 0);
 }
 
-/* 1 when the response is fully written, 0 if the socket is full, -1 on
- * error. Progress restarts the write timeout. */
+/* 1 when the response is out, 0 if the socket is full, -1 on error.
+ * Progress restarts the write timeout. */
 static int send_response(struct conn *c)
 {
 	while (c->out_off < c->out_len || c->body_off < c->body_len) {
-		ssize_t w = send_some(c);
 		size_t k = c->out_len - c->out_off;
+		ssize_t w = send_some(c);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-		if (w == 0)
-			return -1;
+		if (w <= 0)
+			return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ?
+			    0 : -1;
 		k = (size_t)w < k ? (size_t)w : k;
 		c->out_off += k;
 		c->body_off += (size_t)w - k;
@@ -2020,23 +1869,12 @@ static int send_response(struct conn *c)
 	return 1;
 }
 
-/* Shut our side, then read until the client closes (RFC 9112 9.6). */
-static int conn_linger(struct conn *c)
-{
-	shutdown(c->fd, SHUT_WR);
-	buf_free(c);
-	c->state = C_LINGER;
-	set_events(c, POLLIN);
-	list_enter(c, T_LINGER);
-	return 1;
-}
-
 static int conn_send(struct conn *c)
 {
 	int rc = send_response(c);
 
 	if (rc == 0) {
-		set_events(c, POLLOUT);
+		pfds[c->slot].events = POLLOUT;
 		return 0;
 	}
 	log_request(c, rc > 0 ? c->body_len : c->body_off);
@@ -2044,10 +1882,15 @@ static int conn_send(struct conn *c)
 		conn_close(c);
 		return 0;
 	}
-	if (!c->keep)
-		return conn_linger(c);
-	set_events(c, POLLIN);
-	if (c->buf->len) {      /* pipelined: the next head may be whole */
+	pfds[c->slot].events = POLLIN;
+	if (!c->keep) { /* shut our side, read until the client closes */
+		shutdown(c->fd, SHUT_WR);
+		buf_free(c);
+		c->state = C_LINGER;
+		list_enter(c, T_LINGER);
+		return 1;
+	}
+	if (c->buf->len) { /* pipelined: the next head may be whole */
 		list_enter(c, T_HEAD);
 		return conn_parse(c);
 	}
@@ -2065,9 +1908,8 @@ static int conn_drain(struct conn *c)
 	while ((n = recv(c->fd, tmp, sizeof tmp, 0)) > 0 ||
 	    (n < 0 && errno == EINTR))
 		;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	conn_close(c);
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		conn_close(c);
 	return 0;
 }
 
@@ -2076,23 +1918,18 @@ static void conn_run(struct conn *c)
 {
 	int more = 1;
 
-	while (more) {
-		if (c->state == C_READ)
-			more = conn_read(c);
-		else if (c->state == C_SEND)
-			more = conn_send(c);
-		else
-			more = conn_drain(c);
-	}
+	while (more)
+		more = c->state == C_READ ? conn_read(c) :
+		    c->state == C_SEND ? conn_send(c) : conn_drain(c);
 }
 
 /* A deadline passed. A head that never completed gets a best-effort 408
- * (RFC 9110 15.5.9), through the same path as every other response. */
+ * (RFC 9110 15.5.9), rendered like every other response. */
 static void conn_expire(struct conn *c)
 {
-	if (c->list == T_HEAD) {
-		struct request rq;
+	struct request rq;
 
+	if (c->list == T_HEAD) {
 		rq.status = S_TIMEOUT;
 		conn_respond(c, PARSE_ERROR, &rq);
 		log_request(c, send_response(c) > 0 ? c->body_len : c->body_off);
@@ -2103,19 +1940,17 @@ static void conn_expire(struct conn *c)
 /* ==== Event loop ====
  *
  * One poll() over the listener, the signal pipe and every connection, on
- * every pass: it costs ~0.7 us per idle descriptor and never makes a
- * client wait (bench/README.md). Each pass caches the clock, runs the
- * ready connections, accepts a bounded burst, expires timeouts from the
- * heads of the timeout lists and flushes the log. poll()'s timeout is the
- * nearest deadline, so an idle server sleeps. Signals only write a byte to
- * a pipe; the loop notices it like any other event.
+ * every pass. A pass caches the clock, runs the ready connections, accepts
+ * a bounded burst, expires timeouts from the heads of the timeout lists
+ * and flushes the log. poll()'s timeout is the nearest deadline, so an
+ * idle server sleeps. Signals only write a byte to a pipe, which the loop
+ * notices like any other event.
  */
 
 static void on_signal(int sig)
 {
 	int saved = errno;
 	char ch = (char)sig;
-
 	ssize_t w;
 
 	stop_requested = 1;
@@ -2124,16 +1959,16 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static int add_slot(int fd, short events)
+static int add_slot(int fd)
 {
 	pfds[nslots].fd = fd;
-	pfds[nslots].events = events;
+	pfds[nslots].events = POLLIN;
 	pfds[nslots].revents = 0;
 	return nslots++;
 }
 
-/* A new connection: it waits for its first byte under the idle timeout,
- * like a keep-alive one, but has usually sent its request already
+/* A new connection waits for its first byte under the idle timeout, like
+ * a keep-alive one; it has usually sent its request already
  * (DEFER_ACCEPT_S), so it is served at once. */
 static void conn_open(int fd, const struct sockaddr_storage *ss)
 {
@@ -2146,19 +1981,9 @@ static void conn_open(int fd, const struct sockaddr_storage *ss)
 	c->fd = fd;
 	c->list = T_NONE;
 	c->state = C_READ;
-	c->family = (unsigned char)ss->ss_family;
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)ss;
-
-		memcpy(c->addr, &a->sin6_addr, 16);
-		c->port = ntohs(a->sin6_port);
-	} else {
-		const struct sockaddr_in *a = (const void *)ss;
-
-		memcpy(c->addr, &a->sin_addr, 4);
-		c->port = ntohs(a->sin_port);
-	}
-	c->slot = add_slot(fd, POLLIN);
+	memcpy(&c->peer, ss, ss->ss_family == AF_INET6 ?
+	    sizeof c->peer.v6 : sizeof c->peer.v4);
+	c->slot = add_slot(fd);
 	slot_conn[c->slot] = c;
 	list_enter(c, T_IDLE);
 	conn_run(c);
@@ -2166,73 +1991,65 @@ static void conn_open(int fd, const struct sockaddr_storage *ss)
 
 static void accept_burst(void)
 {
-	int k;
+	int k, fd;
 
 	for (k = 0; k < ACCEPT_BURST; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE ||
 		    errno == ENOBUFS || errno == ENOMEM)) {
-			/* Pending clients wait in the backlog; look again
-			 * shortly instead of spinning on the listener. */
+			/* Clients wait in the backlog; look again shortly
+			 * instead of spinning on the listener. */
 			accept_resume = now_ms + ACCEPT_PAUSE_MS;
 			pfds[0].fd = -1;
-			return;
 		}
 		if (fd < 0 && (errno == ECONNABORTED || errno == EINTR ||
 		    errno == EPROTO))
 			continue; /* that one died waiting; try the next */
 		if (fd < 0)
-			return; /* EAGAIN: none left */
-		/* Full: make room by dropping the connection idle the
-		 * longest; if none is idle, refuse this one. */
+			return;
+		/* Full: drop the connection idle the longest; if none is
+		 * idle, refuse this one. */
 		if (nconns >= opt_max_conns &&
-		    list_head[T_IDLE].next == &list_head[T_IDLE]) {
+		    list_head[T_IDLE].next == &list_head[T_IDLE])
 			close(fd);
-			continue;
-		}
-		if (nconns >= opt_max_conns)
+		else if (nconns >= opt_max_conns)
 			conn_close(list_head[T_IDLE].next);
-		conn_open(fd, &ss);
+		if (nconns < opt_max_conns)
+			conn_open(fd, &ss);
 	}
 }
 
 static int poll_timeout(void)
 {
-	int64_t next = accept_resume ? accept_resume : -1;
+	int64_t next = accept_resume ? accept_resume : -1, d;
 	int i;
 
 	for (i = 0; i < T_NONE; i++) {
-		struct conn *h = list_head[i].next;
-
-		if (h != &list_head[i] && (next < 0 ||
-		    h->since + list_timeout[i] < next))
-			next = h->since + list_timeout[i];
+		d = list_head[i].next->since + list_timeout[i];
+		if (list_head[i].next != &list_head[i] && (next < 0 || d < next))
+			next = d;
 	}
-	if (next < 0)
-		return -1;
-	return next <= now_ms ? 0 : (int)(next - now_ms);
+	return next < 0 ? -1 : next <= now_ms ? 0 : (int)(next - now_ms);
 }
 
 static void expire_timeouts(void)
 {
+	struct conn *h;
 	int i;
 
-	for (i = 0; i < T_NONE; i++) {
-		struct conn *h;
-
+	for (i = 0; i < T_NONE; i++)
 		while ((h = list_head[i].next) != &list_head[i] &&
 		    h->since + list_timeout[i] <= now_ms)
 			conn_expire(h);
-	}
 }
 
 /* SIGTERM/SIGINT: stop accepting; idle connections close now, responses
- * under way get SHUTDOWN_GRACE_MS to finish. As PID 1 in a container
- * the kernel delivers SIGTERM only because we handle it. */
+ * under way get SHUTDOWN_GRACE_MS to finish. As PID 1 in a container the
+ * kernel delivers SIGTERM only because we handle it. */
 static void begin_shutdown(void)
 {
 	int i;
@@ -2240,17 +2057,15 @@ static void begin_shutdown(void)
 	close(listen_fd);
 	listen_fd = pfds[0].fd = -1;
 	for (i = nslots - 1; i >= 2; i--) {
-		struct conn *c = slot_conn[i];
-
-		if (c->state == C_SEND)
-			c->keep = 0;
+		if (slot_conn[i]->state == C_SEND)
+			slot_conn[i]->keep = 0;
 		else
-			conn_close(c);
+			conn_close(slot_conn[i]);
 	}
 }
 
-/* The ready connections, top down, so that a close that moves the last
- * slot into the current one never skips a ready slot. */
+/* The ready connections, top down, so that a close, which moves the last
+ * slot into the current one, never skips a ready slot. */
 static void run_ready(int n)
 {
 	int i;
@@ -2288,13 +2103,11 @@ static void serve(void)
 		n = poll(pfds, (nfds_t)nslots, deadline ?
 		    (int)(deadline - now_ms) : poll_timeout());
 		update_clock();
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
+		if (n < 0 && errno != EINTR) {
 			perror("quinistry: poll");
 			break;
 		}
-		if (pfds[1].revents & POLLIN) { /* a signal: stop_requested */
+		if (n < 0 || (pfds[1].revents & POLLIN)) { /* a signal */
 			n = (int)read(sig_pipe[0], tmp, sizeof tmp);
 			continue;
 		}
@@ -2303,7 +2116,7 @@ static void serve(void)
 			pfds[0].fd = listen_fd;
 		}
 		run_ready(n);
-		if (pfds[0].fd >= 0 && (pfds[0].revents & POLLIN))
+		if (pfds[0].revents & POLLIN)
 			accept_burst();
 		pfds[0].revents = 0;
 		expire_timeouts();
@@ -2354,9 +2167,8 @@ static void usage(FILE *f)
 
 static void die_usage(const char *msg, const char *arg)
 {
-	fprintf(stderr, "quinistry: %s%s%s\n", msg, arg ? ": " : "",
-	    arg ? arg : "");
-	fprintf(stderr, "try 'quinistry --help'\n");
+	fprintf(stderr, "quinistry: %s%s%s\ntry 'quinistry --help'\n", msg,
+	    arg ? ": " : "", arg ? arg : "");
 	exit(2);
 }
 
@@ -2392,10 +2204,10 @@ static int parse_listen(const char *arg, struct sockaddr_storage *ss,
 {
 	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-	const char *colon = strrchr(arg, ':'), *port_s = colon ? colon + 1 : arg;
-	char host[128] = "";
+	const char *colon = strrchr(arg, ':');
 	size_t hl = colon ? (size_t)(colon - arg) : 0;
-	long port = parse_num(port_s, 0, 65535);
+	long port = parse_num(colon ? colon + 1 : arg, 0, 65535);
+	char host[128];
 
 	memset(ss, 0, sizeof *ss);
 	if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']')
@@ -2404,101 +2216,73 @@ static int parse_listen(const char *arg, struct sockaddr_storage *ss,
 		return -1;
 	if (port < 0 || hl >= sizeof host)
 		return -1;
-	memcpy(host, arg, hl);
-	host[hl] = '\0';
+	snprintf(host, sizeof host, "%.*s", (int)hl, arg);
 	if (strcmp(host, "localhost") == 0)
 		strcpy(host, "127.0.0.1");
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
 		strcpy(host, "0.0.0.0");
+	a4->sin_port = htons((unsigned short)port);
 	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
 		a4->sin_family = AF_INET;
-		a4->sin_port = htons((unsigned short)port);
 		*sl = sizeof *a4;
 		return 0;
 	}
-	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((unsigned short)port);
-		*sl = sizeof *a6;
-		return 0;
-	}
-	return -1;
+	a6->sin6_port = htons((unsigned short)port);
+	a6->sin6_family = AF_INET6;
+	*sl = sizeof *a6;
+	return inet_pton(AF_INET6, host, &a6->sin6_addr) == 1 ? 0 : -1;
 }
 
-/* Socket options set on the listener, which Linux passes on to every
- * accepted socket: no Nagle (responses are whole sends), a bounded send
- * buffer (SNDBUF_BYTES), deferred accept (DEFER_ACCEPT_S), and for [::]
- * IPv4 too. */
+/* Options set on the listener, which Linux passes on to accepted sockets:
+ * no Nagle (responses are whole sends), a bounded send buffer, deferred
+ * accept, and for [::] IPv4 too. Last, delayed ACKs from the first byte:
+ * TCP_QUICKACK 0 after listen() (which resets it) puts accepted sockets in
+ * Linux's "pingpong" mode, so a request is acknowledged by its response,
+ * not by a segment of its own (RFC 9293 3.8.6.3 allows the delay;
+ * limits.sh counts the segments). A client that sends a head in two writes
+ * without TCP_NODELAY then waits ~40 ms; curl and Go clients set it. */
 static void open_listener(const char *spec, const struct sockaddr_storage *ss,
     socklen_t sl)
 {
-	int one = 1, zero = 0, sndbuf = SNDBUF_BYTES, defer = DEFER_ACCEPT_S;
-
-	listen_fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	static const int one = 1, zero = 0, sndbuf = SNDBUF_BYTES;
+	static const int defer = DEFER_ACCEPT_S;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
-	if (listen_fd < 0) {
+
+	if (fd < 0) {
 		fprintf(stderr, "quinistry: socket: %s\n", strerror(errno));
 		exit(1);
 	}
-	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(listen_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-	setsockopt(listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
-	    sizeof defer);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
 	if (ss->ss_family == AF_INET6)
-		setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
-		    sizeof zero);
-	if (bind(listen_fd, (const struct sockaddr *)ss, sl) < 0 ||
-	    listen(listen_fd, LISTEN_BACKLOG) < 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	if (bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
 		fprintf(stderr, "quinistry: cannot listen on %s: %s\n", spec,
 		    strerror(errno));
 		exit(1);
 	}
-	/* Delayed ACKs from the first byte: TCP_QUICKACK 0 after listen()
-	 * (which resets it) puts accepted sockets in Linux's "pingpong"
-	 * mode, so the request is acknowledged by the response, not by a
-	 * segment of its own (RFC 9293 3.8.6.3 allows the delay; limits.sh
-	 * counts the segments). A client that sends one head in two writes
-	 * without TCP_NODELAY waits ~40 ms; curl and Go clients set it. */
-	setsockopt(listen_fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+	listen_fd = fd;
 }
 
-/* "listening on ADDR:PORT", with the port the kernel chose for port 0. */
-static void print_listening(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char ip[INET6_ADDRSTRLEN];
-	const struct sockaddr_in6 *a6 = (const void *)&ss;
-	const struct sockaddr_in *a4 = (const void *)&ss;
-	int v6;
-
-	getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
-	v6 = ss.ss_family == AF_INET6;
-	inet_ntop(ss.ss_family, v6 ? (const void *)&a6->sin6_addr :
-	    (const void *)&a4->sin_addr, ip, sizeof ip);
-	fprintf(stderr, "quinistry: listening on %s%s%s:%u\n", v6 ? "[" : "",
-	    ip, v6 ? "]" : "", ntohs(v6 ? a6->sin6_port : a4->sin_port));
-}
-
-/* Room for as many connections as asked: raise the soft descriptor limit
- * to the hard one, then fit max_conns under it. The tables are calloc'd
- * and handed out in order, so pages no connection used stay untouched. */
+/* Room for as many connections as asked: the soft descriptor limit raised
+ * to the hard one, max_conns fitted under it. The tables are calloc'd and
+ * handed out in order: pages no connection used are never touched. */
 static void setup_tables(void)
 {
 	struct rlimit rl;
 	long fit;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			if (rl.rlim_cur > HARD_MAX_CONNS + FD_RESERVE)
-				rl.rlim_cur = HARD_MAX_CONNS + FD_RESERVE;
-			setrlimit(RLIMIT_NOFILE, &rl);
-			getrlimit(RLIMIT_NOFILE, &rl);
-		}
-		fit = rl.rlim_cur == RLIM_INFINITY ? HARD_MAX_CONNS :
-		    (long)rl.rlim_cur - FD_RESERVE;
+		rl.rlim_cur = rl.rlim_max < HARD_MAX_CONNS + FD_RESERVE ?
+		    rl.rlim_max : HARD_MAX_CONNS + FD_RESERVE;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		fit = (long)rl.rlim_cur - FD_RESERVE;
 		if (opt_max_conns > fit) {
 			fprintf(stderr, "quinistry: descriptor limit %ld allows "
 			    "%ld connections, not %ld\n", (long)rl.rlim_cur,
@@ -2516,23 +2300,17 @@ static void setup_tables(void)
 	}
 }
 
-/* The layer once more, in an anonymous memory file, so that sendfile()
- * can hand its pages to the socket; without one, send() copies it. */
-static void setup_zero_copy(void)
+/* The signal pipe and handlers, and the layer once more in an anonymous
+ * memory file, whose pages sendfile() hands to the socket. */
+static void setup_runtime(void)
 {
-	int fd = memfd_create("quinistry-layer", MFD_CLOEXEC);
+	struct sigaction sa;
+	int i, fd = memfd_create("quinistry-layer", MFD_CLOEXEC);
 
 	if (fd >= 0 && write_all(fd, layer, layer_len) == 0)
 		layer_fd = fd;
 	else if (fd >= 0)
 		close(fd);
-}
-
-static void setup_signals(void)
-{
-	struct sigaction sa;
-	int i;
-
 	if (pipe(sig_pipe) < 0) {
 		perror("quinistry: pipe");
 		exit(1);
@@ -2548,6 +2326,8 @@ static void setup_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	add_slot(listen_fd);
+	add_slot(sig_pipe[0]);
 }
 
 static int cmd_export(int argc, char **argv)
@@ -2557,14 +2337,15 @@ static int cmd_export(int argc, char **argv)
 
 	for (i = 2; i < argc; i++) {
 		if ((strcmp(argv[i], "-o") == 0 ||
-		    strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+		    strcmp(argv[i], "--output") == 0) && i + 1 < argc) {
 			out = argv[++i];
-		else if (strcmp(argv[i], "-h") == 0 ||
+		} else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
-		} else
+		} else {
 			die_usage("export: unknown argument", argv[i]);
+		}
 	}
 	if (!out && isatty(1)) {
 		fprintf(stderr, "quinistry: export writes a tar; redirect it "
@@ -2582,7 +2363,7 @@ static int cmd_export(int argc, char **argv)
 	return 0;
 }
 
-/* The server's options; returns the listen address (checked by main). */
+/* The server's options; returns the listen address, NULL if not given. */
 static const char *parse_options(int argc, char **argv)
 {
 	const char *listen_spec = NULL, *v;
@@ -2617,6 +2398,28 @@ static const char *parse_options(int argc, char **argv)
 	return listen_spec;
 }
 
+static void print_banner(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char addr[64];
+
+	fprintf(stderr, "quinistry " VERSION ": serving quinistry:latest "
+	    "(linux/" ARCH ")\n  docker manifest %s\n  oci manifest    %s\n"
+	    "  config          %s\n  layer           %s (%lu bytes)\n",
+	    objects[OBJ_DOCKER].digest, objects[OBJ_OCI].digest,
+	    objects[OBJ_CONFIG].digest, objects[OBJ_LAYER].digest,
+	    (unsigned long)layer_len);
+	if (elf_is_dynamic(self_bin, self_len))
+		fprintf(stderr, "quinistry: warning: this binary is dynamically "
+		    "linked, so the image it serves will not run in an empty\n"
+		    "  (scratch) container. Build it statically: make "
+		    "(musl-gcc -static) or cc -static.\n");
+	getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
+	format_addr((struct sockaddr *)&ss, addr, sizeof addr);
+	fprintf(stderr, "quinistry: listening on %s\n", addr);
+}
+
 int main(int argc, char **argv)
 {
 	const char *spec = NULL, *env_port = getenv("PORT");
@@ -2639,7 +2442,7 @@ int main(int argc, char **argv)
 		    "(want ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080)\n", spec);
 		return 2;
 	}
-	if (read_self(argv[0])) {
+	if (read_self("/proc/self/exe") && read_self(argv[0])) {
 		fprintf(stderr, "quinistry: cannot read my own executable "
 		    "(/proc/self/exe): %s\n", strerror(errno));
 		return 1;
@@ -2649,23 +2452,8 @@ int main(int argc, char **argv)
 		return cmd_export(argc, argv);
 	setup_tables();
 	open_listener(spec, &ss, sl);
-	fprintf(stderr, "quinistry " VERSION ": serving quinistry:latest "
-	    "(linux/%s)\n", image_arch());
-	fprintf(stderr, "  docker manifest %s\n", objects[OBJ_DOCKER].digest);
-	fprintf(stderr, "  oci manifest    %s\n", objects[OBJ_OCI].digest);
-	fprintf(stderr, "  config          %s\n", objects[OBJ_CONFIG].digest);
-	fprintf(stderr, "  layer           %s (%lu bytes)\n",
-	    objects[OBJ_LAYER].digest, (unsigned long)layer_len);
-	if (elf_is_dynamic(self_bin, self_len))
-		fprintf(stderr, "quinistry: warning: this binary is dynamically "
-		    "linked, so the image it serves will not run in an empty\n"
-		    "  (scratch) container. Build it statically: make "
-		    "(musl-gcc -static) or cc -static.\n");
-	print_listening();
-	setup_zero_copy();
-	setup_signals();
-	add_slot(listen_fd, POLLIN);
-	add_slot(sig_pipe[0], POLLIN);
+	print_banner();
+	setup_runtime();
 	serve();
 	return 0;
 }

@@ -420,12 +420,12 @@ static void test_timeouts(void)
 	nslots = 0;
 	for (i = 0; i < T_NONE; i++)
 		list_head[i].next = list_head[i].prev = &list_head[i];
-	add_slot(-1, POLLIN);
-	add_slot(-1, POLLIN);
+	add_slot(-1);
+	add_slot(-1);
 	for (i = 0; i < N; i++) {   /* as conn_open() does it */
 		cs[i].fd = -1;
 		cs[i].list = T_NONE;
-		cs[i].slot = add_slot(-1, POLLIN);
+		cs[i].slot = add_slot(-1);
 		slot_conn[cs[i].slot] = &cs[i];
 		nconns++;
 		now_ms = 100000 + i * 10;
