@@ -61,6 +61,7 @@ CHAINS_BEFORE=" "   # CNI-* chains that existed before us (not ours)
 # as an extended regular expression for iptables -S lines.
 OURS="name: [^ ]*\"${NET}[^0-9 ]* id:"
 FWD_BEFORE=
+NETNS_BEFORE= # the names in ip netns before us
 
 # ---------------------------------------------------------------- helpers
 
@@ -473,10 +474,12 @@ leftovers() {
 		printf '%s\n' "$c" | diag
 	! ip link show "$BR" >/dev/null 2>&1
 	verdict $? "cri: clean-up: bridge $BR removed"
-	n=$(ip netns list 2>/dev/null | grep -c cni-)
+	# Our pods' network namespaces are mounts under $T; none may have gone
+	# to ip netns's directory either (another program's may come and go).
+	n=$(ip netns list 2>/dev/null | awk '{ print $1 }' | grep -cvxF -f <(echo "$NETNS_BEFORE"))
 	m=$(awk -v d="$T/" 'index($5, d) == 1' /proc/self/mountinfo | wc -l)
 	[ "$n" = 0 ] && [ "$m" = 0 ]
-	verdict $? "cri: clean-up: no network namespaces ($n in ip netns) or mounts ($m) left"
+	verdict $? "cri: clean-up: no network namespaces ($n new in ip netns) or mounts ($m) left"
 	p=0
 	for c in /proc/[0-9]*; do
 		{ tr '\0' ' ' <"$c/cmdline"; } 2>/dev/null | grep -q -- "$T/" && p=$((p + 1))
@@ -515,6 +518,7 @@ flow() {
 
 	CHAINS_BEFORE=" $(cni_chains | tr ' ' / | tr '\n' ' ')"
 	FWD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
+	NETNS_BEFORE=$(ip netns list 2>/dev/null | awk '{ print $1 }')
 	write_cni_conf
 	start_containerd A || return 0
 
