@@ -10,7 +10,8 @@
 #     kubelet probes it (GET pod-IP:8080/v2/ within the manifest's timeout);
 #  3. a second containerd with CRI (B) whose image store lacks the layer
 #     (A cannot: containerd fetches no layer whose snapshot it holds, and
-#     the running parent holds it): PullImage localhost:<parent hostPort>/quinistry:latest with no registry
+#     the running parent holds it): PullImage
+#     localhost:<parent hostPort>/quinistry:latest with no registry
 #     configuration, so config and layer come through the hostPort (the
 #     parent's log must show the layer's GET), then the child pod from
 #     child.yaml on it (imagePullPolicy Always);
