@@ -125,12 +125,14 @@ remove_cni_chains() {
 # Our runtimes' leftovers when the CRI calls could not remove them: runc
 # containers (this also removes their cgroups) and the shims.
 kill_leftovers() { # instance
-	local d=$T/$1 id p
-	if [ -d "$d/runc" ]; then
-		for id in $(runc --root "$d/runc" list -q 2>/dev/null); do
-			timeout 20 runc --root "$d/runc" delete --force "$id" >/dev/null 2>&1
+	local d=$T/$1 r id p
+	# The shim keeps runc's state in Root/<containerd namespace>.
+	for r in "$d"/runc/*/; do
+		[ -d "$r" ] || continue
+		for id in $(runc --root "$r" list -q 2>/dev/null); do
+			timeout 20 runc --root "$r" delete --force "$id" >/dev/null 2>&1
 		done
-	fi
+	done
 	for p in /proc/[0-9]*; do
 		{ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "-address $d/containerd.sock " &&
 			kill -KILL "${p#/proc/}" 2>/dev/null
