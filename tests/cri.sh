@@ -31,23 +31,12 @@
 # Needs root, containerd/ctr/runc, Debian's containernetworking-plugins,
 # iptables, iproute2, protoc, /usr/bin/python3 with grpc, protobuf and
 # yaml, musl-gcc. With CI=true a missing piece is `not ok`, else `skip`.
-# KEEP_TMP=1 keeps the work directory (logs, configs) for a look (with
-# tests/lib.sh's at_exit form).
+# KEEP_TMP=1 keeps the work directory (logs, configs) for a look.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh || exit 1
 # qt_umount_under and qt_d_kill_pidfile, without running anything.
 . tests/daemons.sh '' || exit 1
-
-# tests/lib.sh gives these in its newer form; the older one lacks them.
-declare -F skip >/dev/null || skip() { echo "skip - $*"; }
-declare -F diag >/dev/null || diag() { sed 's/^/# /' >&2; }
-declare -F missing >/dev/null || missing() {
-	if [ "${CI:-}" = true ]; then nok "$1 ($2)"; else skip "$1 ($2)"; fi
-}
-declare -F check_status >/dev/null || check_status() {
-	if [ "$1" = 0 ]; then ok "$2"; else nok "$2"; return 1; fi
-}
 
 PY=/usr/bin/python3 # Debian's, with python3-grpcio (python3 may be a shim)
 PAUSE_REF=localhost/qt-pause:1
@@ -168,22 +157,15 @@ cri_cleanup() {
 	STARTED=()
 }
 
-if declare -F at_exit >/dev/null; then
-	at_exit cri_cleanup
-else
-	LIB_EXIT=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
-	# shellcheck disable=SC2064 # the library's hook, as it is now
-	trap "cri_cleanup; $LIB_EXIT" EXIT
-	trap 'exit 130' INT TERM
-fi
+at_exit cri_cleanup
 
 # ---------------------------------------------------------------- needs
 
 needs() {
 	local t d
 	if [ "$(id -u)" != 0 ]; then missing "cri: needs root" "not root"; return 1; fi
-	for t in containerd ctr runc containerd-shim-runc-v2 iptables ip protoc musl-gcc curl; do
-		command -v "$t" >/dev/null 2>&1 || { missing "cri: needs $t" "$t missing"; return 1; }
+	for t in containerd ctr runc containerd-shim-runc-v2 iptables ip ss protoc musl-gcc curl; do
+		have "$t" || { missing "cri: needs $t" "$t missing"; return 1; }
 	done
 	for d in /usr/lib/cni /opt/cni/bin; do
 		[ -x "$d/bridge" ] && [ -x "$d/host-local" ] && [ -x "$d/portmap" ] &&
@@ -200,7 +182,7 @@ needs() {
 		return 1
 	fi
 	if [ ! -x "$Q" ]; then nok "cri: $Q is built"; return 1; fi
-	if readelf -l "$Q" 2>/dev/null | grep -q INTERP; then
+	if ! is_static "$Q"; then
 		skip "cri: $Q is dynamically linked (an image of it cannot run)"
 		return 1
 	fi
@@ -394,12 +376,11 @@ security() {
 		nok "cri: $n's process (pid ${pid:-?}) found"
 		return 1
 	fi
+	# Real, effective, saved and file-system IDs.
 	uid=$(awk '/^Uid:/ { print $2 "/" $3 "/" $4 "/" $5 }' <<<"$st")
 	gid=$(awk '/^Gid:/ { print $2 "/" $3 "/" $4 "/" $5 }' <<<"$st")
-	capeff=$(awk '/^CapEff:/ { print $2 }' <<<"$st")
-	capbnd=$(awk '/^CapBnd:/ { print $2 }' <<<"$st")
-	nnp=$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$st")
-	seccomp=$(awk '/^Seccomp:/ { print $2 }' <<<"$st")
+	capeff=$(proc_field "$pid" CapEff) capbnd=$(proc_field "$pid" CapBnd)
+	nnp=$(proc_field "$pid" NoNewPrivs) seccomp=$(proc_field "$pid" Seccomp)
 	[ "$uid" = "$user/$user/$user/$user" ] &&
 		[ "$gid" = "$group/$group/$group/$group" ]
 	verdict $? "cri: $n runs as uid $uid gid $gid" \
