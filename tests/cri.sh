@@ -57,7 +57,7 @@ NETNS_BEFORE= # the names in ip netns before us
 
 cri() { # instance args...: our CRI client against instance A or B
 	local i=$1; shift
-	PYTHONPATH=$T/py timeout 300 "$PY" tests/cri/cri.py \
+	PYTHONPATH=$T/py timeout "${CRI_TIMEOUT:-300}" "$PY" tests/cri/cri.py \
 		-s "$T/$i/containerd.sock" "$@"
 }
 manifest() { PYTHONPATH=$T/py "$PY" tests/cri/cri.py "$@"; }
@@ -142,7 +142,7 @@ cri_cleanup() {
 	local i
 	for i in "${STARTED[@]}"; do
 		# Stopping the pods through CRI lets CNI take them off the network.
-		[ -S "$T/$i/containerd.sock" ] && cri "$i" clean >/dev/null 2>&1
+		[ -S "$T/$i/containerd.sock" ] && CRI_TIMEOUT=60 cri "$i" clean >/dev/null 2>&1
 	done
 	for i in "${STARTED[@]}"; do
 		qt_d_kill_pidfile "$T/$i/containerd.pid" 10
