@@ -196,7 +196,8 @@ gcc -O2 -std=gnu99 -Wall -Wextra -Werror -o "$LOADGEN" bench/loadgen.c || die "c
 # (taskset execs the server, so $! is the server's pid)
 taskset -c "$SERVER_CPU" "$QUINISTRY" -q -l 127.0.0.1:0 -c "$MAXCONN" </dev/null >/dev/null 2>"$T/q.err" &
 QPID=$!
-QADDR=$(wait_for 100 "$T/q.err" 's/.*listening on //p' "$QPID") || { cat "$T/q.err" >&2; die "quinistry did not start"; }
+QADDR=$(wait_for 100 "$T/q.err" 's/.*listening on //p' "$QPID") ||
+    { cat "$T/q.err" >&2; die "quinistry did not start"; }
 QPORT=${QADDR##*:}
 hexof() { sed -n "s/^ *$1 *sha256:\([0-9a-f]\{64\}\).*/sha256:\1/p" "$T/q.err" | head -1; }
 DOCKER_DG=$(hexof 'docker manifest')
@@ -613,7 +614,8 @@ addm "server CPU per new-connection GET manifest, us (utime+stime / requests)" c
 addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
 addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower 1 "r<=1.0"
 addm "GET manifest req/s at $LAT_CONNS conns (wrk)" lat 0 higher
-RET_WHAT="GET /v2/ after $RET_SILENCE s quiet, $RET_CLIENTS keep-alive clients x $RET_ROUNDS + $CONNS busy"
+RET_WHAT="GET /v2/ after $RET_SILENCE s quiet, $RET_CLIENTS keep-alive clients"
+RET_WHAT+=" x $RET_ROUNDS + $CONNS busy"
 addm "$RET_WHAT, p50 ms" ret.p50 2 lower
 addm "$RET_WHAT, p90 ms" ret 2 lower 1 "q<20"
 addm "GET manifest req/s, $CONNS active, run just before the next row (wrk)" idle.before 0 higher
@@ -654,7 +656,8 @@ notes() {
         printf '  %-9s quinistry %-22s nginx %s\n' "$k" "${CPU[$k,q]:-}" "${CPU[$k,n]:-}"
     done
     echo "every round's value (in the order measured; the table has their medians):"
-    for k in v2 manifest head layer close lat lat.p99 ret.p50 ret idle.before idle idle.after idle.share; do
+    for k in v2 manifest head layer close lat lat.p99 ret.p50 ret \
+        idle.before idle idle.after idle.share; do
         printf '  %-11s quinistry%s; nginx%s\n' "$k" "${V[$k,q]:-}" "${V[$k,n]:-}"
     done
     echo "cold start spread: quinistry ${CPU[cold,q]:-}; nginx ${CPU[cold,n]:-}"

@@ -102,11 +102,14 @@ static void head_failure(const struct rbuf *c, int rc, int e, char *err, size_t 
     if (rc == RESP_BIG)
         snprintf(err, errlen, "response head > %d bytes", RESP_HEAD_MAX + 1);
     else if (rc == RESP_EOF)
-        snprintf(err, errlen, c->len ? "EOF inside response head (got \"%s\")" : "connection closed without a response", esc);
+        snprintf(err, errlen, c->len ? "EOF inside response head (got \"%s\")"
+                                     : "connection closed without a response", esc);
     else if (rc == RESP_ERR)
-        snprintf(err, errlen, "read error %s%s%s", strerror(e), c->len ? " after partial head " : "", c->len ? esc : "");
+        snprintf(err, errlen, "read error %s%s%s", strerror(e),
+                 c->len ? " after partial head " : "", c->len ? esc : "");
     else
-        snprintf(err, errlen, c->len ? "incomplete response head within %d ms" : "no response within %d ms", RESP_MS);
+        snprintf(err, errlen, c->len ? "incomplete response head within %d ms"
+                                     : "no response within %d ms", RESP_MS);
 }
 
 /* what every response must carry; 0 or fills err */
@@ -140,7 +143,8 @@ static int head_ok(const struct resp *r, const struct head *h, char *err, size_t
 }
 
 /* read one response; is_head: no body follows. Returns 0 or fills err. */
-static int read_resp(struct rbuf *c, int is_head, long long deadline, struct resp *r, char *err, size_t errlen)
+static int read_resp(struct rbuf *c, int is_head, long long deadline, struct resp *r,
+                     char *err, size_t errlen)
 {
     struct head h;
     memset(r, 0, sizeof *r);
@@ -156,7 +160,8 @@ static int read_resp(struct rbuf *c, int is_head, long long deadline, struct res
     if (head_ok(r, &h, err, errlen))
         return -1;
     if (rc != RESP_OK) {
-        snprintf(err, errlen, "%d: body truncated: %zu of %ld bytes (%s)", r->status, c->len - h.len, r->clen,
+        snprintf(err, errlen, "%d: body truncated: %zu of %ld bytes (%s)", r->status,
+                 c->len - h.len, r->clen,
                  rc == RESP_EOF ? "EOF" : rc == RESP_TIMEOUT ? "timeout" : strerror(e));
         return -1;
     }
@@ -924,7 +929,8 @@ static void test_manifest_sent(void (*how)(int), int close_after, const char *wh
         struct rbuf c;
         rb_open(&c, fd);
         how(fd);
-        ok = !manifest_answer(&c, why, sizeof why) && !(close_after && expect_close(&c, why, sizeof why));
+        ok = !manifest_answer(&c, why, sizeof why) &&
+             !(close_after && expect_close(&c, why, sizeof why));
         rb_close(&c);
     }
     report(ok, "%s%s%s", what, ok ? "" : ": ", why);
@@ -999,9 +1005,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < ndyn; i++)
         run_row(&dyn[i]);
     test_pipeline50();
-    test_manifest_sent(send_bytewise, 0, "manifest request sent 1 byte per write (3 ms apart) -> 200 with the manifest");
+    test_manifest_sent(send_bytewise, 0,
+                       "manifest request sent 1 byte per write (3 ms apart) -> "
+                       "200 with the manifest");
     test_manifest_sent(send_then_shut, 1,
-                       "client half-closes (SHUT_WR) right after the request -> still gets 200 + manifest, then server closes");
+                       "client half-closes (SHUT_WR) right after the request -> "
+                       "still gets 200 + manifest, then server closes");
     test_abort(layer);
     printf("# hostile: %zu table rows + %d generated rows + 4 special tests, %d failed\n",
            sizeof rows / sizeof rows[0], ndyn, failures);

@@ -44,7 +44,8 @@ timeout 120 "${cli[@]}" "$T/loadgen" returning -p "$P" -n "$CLIENTS" \
 diag <"$T/ret.out"
 samples=$(field samples) errors=$(field errors)
 p50=$(field p50_ms) p90=$(field p90_ms) max=$(field max_ms)
-what="$samples of $((CLIENTS * ROUNDS)) GET /v2/ after ${SILENCE} s of silence, $BUSY busy connections"
+what="$samples of $((CLIENTS * ROUNDS)) GET /v2/ after ${SILENCE} s of silence"
+what+=", $BUSY busy connections"
 fig="p50 ${p50:-?} ms, p90 ${p90:-?} ms, max ${max:-?} ms, ${errors:-?} errors"
 if [ "$samples" = $((CLIENTS * ROUNDS)) ] && [ "$errors" = 0 ] &&
 	below "$p90" "$P90_MAX"; then

@@ -479,7 +479,8 @@ static void phase_attack(int n, int ht_s, int wt_s)
         }
         qsort(lat, 20, sizeof lat[0], cmp_double);
         report(bad == 0 && lat[19] < 1000 && loris_open_at_probe >= 0,
-               "manifest GET during the attack: p50 %.0f ms, max %.0f ms over 20 tries, %d failed (limit 1000 ms)%s; "
+               "manifest GET during the attack: p50 %.0f ms, max %.0f ms over 20 tries, "
+               "%d failed (limit 1000 ms)%s; "
                "server-side still open mid-probe: %d/%d slow-header, %d/%d non-reading (%.1f MB unsent in server socket buffers)",
                lat[10], lat[19], bad, first, loris_open_at_probe, nl, noread_open_at_probe, no, txq_at_probe / 1048576.0);
     }
@@ -490,11 +491,13 @@ static void phase_attack(int n, int ht_s, int wt_s)
     struct closes w = tally_closes(c, total, NOREAD, (wt_s + 3) * 1000LL);
     int want_l = mode == 1 ? total : mode == 2 ? 0 : n, want_n = total - want_l;
     if (want_l)
-    report(l.ok == want_l, "slow-header connections closed by the server: %d/%d within %d s of their first byte "
+    report(l.ok == want_l, "slow-header connections closed by the server: "
+           "%d/%d within %d s of their first byte "
            "(%.1f-%.1f s; %d late, %d still open, %d never started)",
            l.ok, want_l, ht_s + 3, l.mn / 1000.0, l.mx / 1000.0, l.late, l.open, l.nostart);
     if (want_n)
-    report(w.ok == want_n, "non-reading connections closed by the server: %d/%d within %d s of their request "
+    report(w.ok == want_n, "non-reading connections closed by the server: "
+           "%d/%d within %d s of their request "
            "(%.1f-%.1f s; %d late, %d still open)",
            w.ok, want_n, wt_s + 3, w.mn / 1000.0, w.mx / 1000.0, w.late, w.open + w.nostart);
 
@@ -545,7 +548,8 @@ static int ka_parse(struct ka *k, int *st)
 
 /* wait up to timeout_ms for `events` on the connections in `state`: the
    number ready, their indices in idx[]; -1 if poll failed */
-static int ka_wait(const struct ka *k, int n, int state, short events, int timeout_ms, struct pollfd *pf, int *idx)
+static int ka_wait(const struct ka *k, int n, int state, short events, int timeout_ms,
+                   struct pollfd *pf, int *idx)
 {
     int np = 0;
     for (int i = 0; i < n; i++)
