@@ -34,8 +34,10 @@
 #define _GNU_SOURCE /* accept4(), memfd_create(), MSG_MORE, TCP_QUICKACK */
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -45,8 +47,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/auxv.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -170,6 +174,10 @@ struct reqinfo {
 	int accept_oci, accept_docker;
 	const char *range, *if_none_match, *if_range;
 	size_t range_len, inm_len, if_range_len;
+	/* counted while reading the fields */
+	int hosts, lengths, te, conn_close, conn_keep, have_accept;
+	uint64_t clen;
+	int spec[2], q[2];          /* Accept: best match per manifest type */
 };
 
 /* What to answer: a status and, for content, the object and its range. */
@@ -299,46 +307,22 @@ static void sb_num(struct sb *b, uint64_t v)
 	sb_put(b, tmp + i, sizeof tmp - i);
 }
 
-/* The JSON emitter: literal text is copied, and
- *   %s  a C string, written as a quoted, escaped JSON string
- *   %u  an unsigned long long, as a JSON number
- * so documents are readable templates with a fixed key order and no
- * whitespace, which is what keeps their digests byte-stable. */
-static size_t json_emit(char *out, size_t cap, const char *fmt, ...)
+/* A JSON document from a printf template: a fixed key order and no
+ * whitespace keep its digest byte-stable. Every value we put in is our
+ * own and needs no escaping. */
+static size_t json_fmt(char *out, size_t cap, const char *fmt, ...)
 {
-	struct sb b = { out, 0, cap - 1, 0 };
-	char esc[8];
-	const char *s;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	for (; *fmt; fmt++) {
-		if (*fmt != '%') {
-			sb_put(&b, fmt, 1);
-		} else if (*++fmt == 'u') {
-			sb_num(&b, (uint64_t)va_arg(ap, unsigned long long));
-		} else {
-			sb_put(&b, S("\""));
-			for (s = va_arg(ap, const char *); *s; s++) {
-				unsigned char ch = (unsigned char)*s;
-
-				if (ch < 0x20 || ch == '"' || ch == '\\')
-					sb_put(&b, esc, (size_t)snprintf(esc,
-					    sizeof esc, ch < 0x20 ? "\\u%04x" :
-					    "\\%c", ch));
-				else
-					sb_put(&b, s, 1);
-			}
-			sb_put(&b, S("\""));
-		}
-	}
+	n = vsnprintf(out, cap, fmt, ap);
 	va_end(ap);
-	if (b.overflow) {
+	if (n < 0 || (size_t)n >= cap) {
 		fprintf(stderr, "quinistry: JSON document too large\n");
 		exit(1); /* start-up only */
 	}
-	out[b.len] = '\0';
-	return b.len;
+	return (size_t)n;
 }
 
 /* Cache the clocks once per loop pass. RFC 9110 6.6.1: a server with a
@@ -359,33 +343,20 @@ static void update_clock(void)
 	    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 }
 
-static int lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
 static int eqn(const char *a, size_t n, const char *b, size_t bn)
 {
 	return n == bn && memcmp(a, b, n) == 0;
 }
 
-/* Case-insensitive equality of a[0..n) and b[0..bn). */
+/* Case-insensitive; our strings hold no NUL, so strncasecmp() serves. */
 static int ieqn(const char *a, size_t n, const char *b, size_t bn)
 {
-	size_t i;
-
-	for (i = 0; n == bn && i < n; i++)
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-			return 0;
-	return n == bn;
+	return n == bn && strncasecmp(a, b, n) == 0;
 }
 
 static int hexval(int c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
 }
 
 /* A decimal number of n digits, nothing else. A value past 64 bits
@@ -552,39 +523,6 @@ static int read_self(const char *path)
 	return -1;
 }
 
-static uint64_t elf_word(const unsigned char *p, int size, int big)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < size; i++)
-		v |= (uint64_t)p[big ? size - 1 - i : i] << (8 * i);
-	return v;
-}
-
-/* A dynamically linked binary names its loader in a PT_INTERP program
- * header (ELF gABI, "Program Header"); it cannot run in the empty image
- * we serve, so main() warns. */
-static int elf_is_dynamic(const unsigned char *b, size_t n)
-{
-	int is64 = n >= 64 && b[4] == 2, big = n >= 64 && b[5] == 2;
-	uint64_t phoff, phent, phnum, i, at;
-
-	if (n < 64 || memcmp(b, "\177ELF", 4) != 0)
-		return 0;
-	phoff = elf_word(b + (is64 ? 32 : 28), is64 ? 8 : 4, big);
-	phent = elf_word(b + (is64 ? 54 : 42), 2, big);
-	phnum = elf_word(b + (is64 ? 56 : 44), 2, big);
-	for (i = 0; phent >= 4 && i < phnum; i++) {
-		at = phoff + i * phent;
-		if (at > n || n - at < 4)
-			return 0;
-		if (elf_word(b + at, 4, big) == 3) /* PT_INTERP */
-			return 1;
-	}
-	return 0;
-}
-
 /* A POSIX ustar header (pax, "ustar Interchange Format"). */
 struct ustar {
 	char name[100], mode[8], uid[8], gid[8], size[12], mtime[12];
@@ -681,13 +619,13 @@ static void set_object(int i, const char *what, const char *type,
 static void build_manifest(int obj, char *out, const char *type,
     const char *config_type, const char *layer_type)
 {
-	size_t n = json_emit(out, MAX_JSON,
-	    "{\"schemaVersion\":2,\"mediaType\":%s,"
-	    "\"config\":{\"mediaType\":%s,\"size\":%u,\"digest\":%s},"
-	    "\"layers\":[{\"mediaType\":%s,\"size\":%u,\"digest\":%s}]}",
-	    type, config_type, (unsigned long long)objects[OBJ_CONFIG].len,
-	    objects[OBJ_CONFIG].digest, layer_type,
-	    (unsigned long long)layer_len, objects[OBJ_LAYER].digest);
+	size_t n = json_fmt(out, MAX_JSON,
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
+	    "\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\"},"
+	    "\"layers\":[{\"mediaType\":\"%s\",\"size\":%zu,"
+	    "\"digest\":\"%s\"}]}", type, config_type, objects[OBJ_CONFIG].len,
+	    objects[OBJ_CONFIG].digest, layer_type, layer_len,
+	    objects[OBJ_LAYER].digest);
 
 	set_object(obj, "manifest", type, out, n);
 }
@@ -722,15 +660,14 @@ static void build_image(void)
 	tar_header((struct ustar *)layer, "quinistry", self_len, '0', 0755);
 	memcpy(layer + 512, self_bin, self_len);
 	set_object(OBJ_LAYER, "layer", MT_BLOB, layer, layer_len);
-	n = json_emit(config_json, sizeof config_json,
-	    "{\"architecture\":%s,\"os\":\"linux\",\"config\":{"
+	n = json_fmt(config_json, sizeof config_json,
+	    "{\"architecture\":\"" ARCH "\",\"os\":\"linux\",\"config\":{"
 	    "\"User\":\"65534:65534\",\"ExposedPorts\":{\"8080/tcp\":{}},"
 	    "\"Entrypoint\":[\"/quinistry\"]},"
 	    "\"created\":\"1970-01-01T00:00:00Z\","
 	    "\"history\":[{\"created\":\"1970-01-01T00:00:00Z\","
-	    "\"created_by\":%s}],"
-	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[%s]}}",
-	    ARCH, "quinistry: its own executable as /quinistry",
+	    "\"created_by\":\"quinistry: its own executable as /quinistry\"}],"
+	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
 	    objects[OBJ_LAYER].digest);
 	set_object(OBJ_CONFIG, "config", MT_BLOB, config_json, n);
 	build_manifest(OBJ_DOCKER, docker_json, MT_DOCKER,
@@ -774,19 +711,17 @@ static int export_image(int fd)
 	size_t ni, nm;
 	int i, rc;
 
-	ni = json_emit(index, sizeof index,
-	    "{\"schemaVersion\":2,\"mediaType\":%s,\"manifests\":[{"
-	    "\"mediaType\":%s,\"digest\":%s,\"size\":%u,\"annotations\":{"
-	    "\"io.containerd.image.name\":%s,"
-	    "\"org.opencontainers.image.ref.name\":%s}}]}",
-	    MT_INDEX, MT_OCI, objects[OBJ_OCI].digest,
-	    (unsigned long long)objects[OBJ_OCI].len,
-	    "docker.io/library/quinistry:latest", "latest");
+	ni = json_fmt(index, sizeof index, "{\"schemaVersion\":2,\"mediaType\":\""
+	    MT_INDEX "\",\"manifests\":[{\"mediaType\":\"" MT_OCI "\","
+	    "\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
+	    "\"io.containerd.image.name\":\"docker.io/library/quinistry:latest\","
+	    "\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
+	    objects[OBJ_OCI].digest, objects[OBJ_OCI].len);
 	blob_path(cfg, sizeof cfg, OBJ_CONFIG);
 	blob_path(lyr, sizeof lyr, OBJ_LAYER);
-	nm = json_emit(manifest, sizeof manifest,
-	    "[{\"Config\":%s,\"RepoTags\":[%s],\"Layers\":[%s]}]",
-	    cfg, "quinistry:latest", lyr);
+	nm = json_fmt(manifest, sizeof manifest, "[{\"Config\":\"%s\","
+	    "\"RepoTags\":[\"quinistry:latest\"],\"Layers\":[\"%s\"]}]",
+	    cfg, lyr);
 	rc = tar_entry(fd, "oci-layout", S(layout)) ||
 	    tar_entry(fd, "index.json", index, ni) ||
 	    tar_entry(fd, "manifest.json", manifest, nm) ||
@@ -820,8 +755,7 @@ static int export_image(int fd)
 /* tchar, RFC 9110 5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
 static int is_tchar(int c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+	return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* request-target: VCHAR (RFC 9112 3.2) */
@@ -1036,14 +970,6 @@ static int has_token(const char *v, size_t n, const char *token, size_t tn)
 	return 0;
 }
 
-/* Content negotiation for the manifest by tag (RFC 9110 12.5.1): for each
- * of our two manifest types the most specific media range that matches
- * decides its q-value; q=0 means "not acceptable". */
-struct accept_state {
-	int spec[2];    /* specificity of the best match so far: -1 none */
-	int q[2];       /* its q-value, in thousandths */
-};
-
 static const struct field manifest_types[2] = { { S(MT_DOCKER) }, { S(MT_OCI) } };
 
 /* The q parameter (";" OWS "q=" qvalue) of the media range v[k..e), in
@@ -1059,7 +985,7 @@ static int range_q(const char *v, size_t k, size_t e)
 			continue;
 		for (k++; k < e && is_ows(v[k]); k++)
 			;
-		if (k + 1 >= e || lower((unsigned char)v[k]) != 'q' ||
+		if (k + 1 >= e || tolower((unsigned char)v[k]) != 'q' ||
 		    v[k + 1] != '=')
 			continue;
 		for (qs = qe = k + 2; qe < e && v[qe] != ';' && v[qe] != ' '; qe++)
@@ -1078,7 +1004,11 @@ static int range_q(const char *v, size_t k, size_t e)
 	return q;
 }
 
-static void accept_scan(struct accept_state *st, const char *v, size_t n)
+/* Content negotiation for the manifest by tag (RFC 9110 12.5.1): for each
+ * of our two manifest types the most specific media range that matches
+ * (spec: -1 none, 0 any type, 1 "application/" any, 2 the type itself)
+ * decides its q-value; q=0 means "not acceptable". */
+static void accept_scan(struct reqinfo *st, const char *v, size_t n)
 {
 	size_t i = 0, s, e, te, k;
 
@@ -1110,22 +1040,13 @@ static int valid_host(const char *v, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-		    (v[i] >= '0' && v[i] <= '9') ||
-		    (v[i] && strchr("-._~!$&'()*+,;=:[]%", v[i]))))
+		if (!isalnum((unsigned char)v[i]) &&
+		    !(v[i] && strchr("-._~!$&'()*+,;=:[]%", v[i])))
 			return 0;
 	return 1;
 }
 
-/* The framing fields, counted while request_info() reads them. */
-struct framing {
-	int hosts, lengths, te, conn_close, conn_keep, have_accept;
-	uint64_t clen;
-	struct accept_state acc;
-};
-
-static enum status read_field(const struct header *h, struct reqinfo *ri,
-    struct framing *f)
+static enum status read_field(const struct header *h, struct reqinfo *f)
 {
 	const char *v = h->value;
 	size_t n = h->value_len;
@@ -1146,19 +1067,19 @@ static enum status read_field(const struct header *h, struct reqinfo *ri,
 		break;
 	case F_ACCEPT:
 		f->have_accept = 1;
-		accept_scan(&f->acc, v, n);
+		accept_scan(f, v, n);
 		break;
 	case F_RANGE:
-		ri->range = v;
-		ri->range_len = n;
+		f->range = v;
+		f->range_len = n;
 		break;
 	case F_IF_NONE_MATCH:
-		ri->if_none_match = v;
-		ri->inm_len = n;
+		f->if_none_match = v;
+		f->inm_len = n;
 		break;
 	case F_IF_RANGE:
-		ri->if_range = v;
-		ri->if_range_len = n;
+		f->if_range = v;
+		f->if_range_len = n;
 		break;
 	}
 	return S_OK;
@@ -1168,38 +1089,38 @@ static enum status read_field(const struct header *h, struct reqinfo *ri,
 static enum status request_info(const struct request *rq,
     struct reqinfo *ri)
 {
-	struct framing f = { 0, 0, 0, 0, 0, 0, 0, { { -1, -1 }, { 0, 0 } } };
 	enum status st;
 	size_t i;
 
 	memset(ri, 0, sizeof *ri);
+	ri->spec[0] = ri->spec[1] = -1;
 	for (ri->method = M_COUNT - 1; ri->method >= 0 &&
 	    !eqn(rq->method, rq->method_len, methods[ri->method].name,
 	    methods[ri->method].len); ri->method--)
 		;
 	for (i = 0; i < rq->nheaders; i++)
-		if ((st = read_field(&rq->headers[i], ri, &f)) != S_OK)
+		if ((st = read_field(&rq->headers[i], ri)) != S_OK)
 			return st;
 	/* RFC 9112 3.2: a 1.1 request without exactly one Host is a 400;
 	 * 6.1: Transfer-Encoding with Content-Length may be smuggling, and
 	 * chunked does not exist in HTTP/1.0. */
-	if (f.hosts > 1 || (rq->minor >= 1 && f.hosts == 0) ||
-	    (f.te && (f.lengths || rq->minor == 0 || f.te > 1)))
+	if (ri->hosts > 1 || (rq->minor >= 1 && ri->hosts == 0) ||
+	    (ri->te && (ri->lengths || rq->minor == 0 || ri->te > 1)))
 		return S_BAD_REQUEST;
-	if (f.clen > MAX_BODY)
+	if (ri->clen > MAX_BODY)
 		return S_TOO_LARGE;
-	ri->has_body = f.te || f.clen > 0;
+	ri->has_body = ri->te || ri->clen > 0;
 	/* RFC 9110 9.3.1: content in a GET has no defined meaning. */
 	if (ri->has_body && ri->method >= 0 && !methods[ri->method].write)
 		return S_BAD_REQUEST;
 	/* RFC 9112 9.3: 1.1 is persistent unless "close", 1.0 only with
 	 * "keep-alive"; a body we will not read ends the connection. */
-	ri->keep = !f.conn_close && (rq->minor >= 1 || f.conn_keep) &&
+	ri->keep = !ri->conn_close && (rq->minor >= 1 || ri->conn_keep) &&
 	    !ri->has_body;
 	/* No Accept: anything is acceptable (RFC 9110 12.5.1); else a type
 	 * whose best-matching range has q > 0. */
-	ri->accept_docker = !f.have_accept || (f.acc.spec[0] >= 0 && f.acc.q[0]);
-	ri->accept_oci = !f.have_accept || (f.acc.spec[1] >= 0 && f.acc.q[1]);
+	ri->accept_docker = !ri->have_accept || (ri->spec[0] >= 0 && ri->q[0]);
+	ri->accept_oci = !ri->have_accept || (ri->spec[1] >= 0 && ri->q[1]);
 	return S_OK;
 }
 
@@ -1274,8 +1195,8 @@ static int valid_name(const char *s, size_t n)
 	size_t i = 0, run;
 
 	for (;;) {
-		for (run = 0; i < n && ((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9')); i++)
+		for (run = 0; i < n && (islower((unsigned char)s[i]) ||
+		    isdigit((unsigned char)s[i])); i++)
 			run++;
 		if (run == 0 || n > MAX_NAME)
 			return 0;
@@ -1302,26 +1223,11 @@ static int digest_kind(const char *s, size_t n)
 	size_t alen = colon ? (size_t)(colon - s) : n, i;
 
 	for (i = alen + 1; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
 			return 0;
 	if (colon && eqn(s, alen, S("sha256")) && n - alen - 1 == 64)
 		return 1;
 	return colon && eqn(s, alen, S("sha512")) && n - alen - 1 == 128 ? 2 : 0;
-}
-
-/* tag = [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} */
-static int valid_tag(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return 0;
-	return 1;
 }
 
 /* One byte range (RFC 9110 14.1.1, 14.2): "bytes=a-b", "a-" or "-n". More
@@ -1467,8 +1373,7 @@ static void route_manifest(struct reply *r, const struct reqinfo *ri,
 	if (memchr(t->ref, ':', t->ref_len)) {
 		reply_digest(r, ri, t->ref, t->ref_len, manifests,
 		    S_MANIFEST_UNKNOWN);
-	} else if (!valid_tag(t->ref, t->ref_len) ||
-	    !eqn(t->ref, t->ref_len, S("latest"))) {
+	} else if (!eqn(t->ref, t->ref_len, S("latest"))) { /* our only tag */
 		r->st = S_MANIFEST_UNKNOWN;
 	} else {
 		reply_content(r, ri, ri->accept_oci && !ri->accept_docker ?
@@ -2130,62 +2035,45 @@ static void serve(void)
 /* ==== main ====
  *
  * Start-up is the only place allowed to die: options, reading our own
- * executable, building the image, binding the socket. Then serve() runs
- * until SIGTERM or SIGINT, and we exit 0.
+ * executable, building the image, binding the socket, all before the
+ * banner. Then serve() runs until SIGTERM or SIGINT, and we exit 0.
  */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: quinistry [-l ADDR:PORT] [-c MAXCONN] [-t SECONDS] [-q]\n"
-	    "       quinistry export [-o FILE]\n"
-	    "\n"
+	    "       quinistry export [-o FILE]\n\n"
 	    "A Docker registry quine: serves its own executable as the image\n"
 	    "quinistry:latest over the registry pull protocol (OCI distribution\n"
-	    "spec v1.1, Docker Registry HTTP API V2).\n"
-	    "\n"
+	    "spec v1.1, Docker Registry HTTP API V2).\n\n"
 	    "  -l, --listen ADDR:PORT  address to listen on (default 0.0.0.0:8080);\n"
-	    "                          [::]:PORT for IPv6, PORT=0 picks a free port;\n"
-	    "                          without -l the PORT environment variable sets\n"
-	    "                          the port\n"
-	    "  -c, --max-conns N       concurrent connections (default %d); when full,\n"
-	    "                          the longest-idle connection is dropped\n"
-	    "  -t, --idle-timeout S    close keep-alive connections idle S seconds\n"
-	    "                          (default %d)\n"
+	    "                          ADDR an IP literal ([::] or [::1] for IPv6)\n"
+	    "                          or localhost; PORT 0 picks a free port\n"
+	    "  -c, --max-conns N       concurrent connections, 1 to %d (default\n"
+	    "                          %d); when full, the longest idle is dropped\n"
+	    "  -t, --idle-timeout S    close keep-alive connections idle S seconds,\n"
+	    "                          1 to %d (default %d)\n"
 	    "  -q, --quiet             no per-request log lines\n"
 	    "  -h, --help              this text\n"
 	    "      --version           print the version\n"
 	    "  export [-o FILE]        write the image as a tar (docker-archive and\n"
 	    "                          OCI layout in one) for docker/podman load or\n"
-	    "                          ctr images import, to FILE or stdout\n"
-	    "\n"
-	    "The image runs /quinistry, exposes 8080/tcp and runs as user 65534:65534.\n"
-	    "health check: GET /v2/ (200 {})\n"
-	    "pull:   docker pull localhost:8080/quinistry:latest\n",
-	    DEFAULT_MAX_CONNS, IDLE_TIMEOUT_MS / 1000);
+	    "                          ctr images import, to FILE or stdout\n\n"
+	    "Without -l, the environment variable PORT sets the port (PORT=0 picks\n"
+	    "a free one). The image runs /quinistry as user 65534:65534 and exposes\n"
+	    "8080/tcp. Health check: GET /v2/ (200 {}).\n"
+	    "Pull: docker pull localhost:8080/quinistry:latest\n",
+	    HARD_MAX_CONNS, DEFAULT_MAX_CONNS, MAX_IDLE_TIMEOUT_S,
+	    IDLE_TIMEOUT_MS / 1000);
 }
 
-static void die_usage(const char *msg, const char *arg)
+static void die_usage(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "quinistry: %s%s%s\ntry 'quinistry --help'\n", msg,
-	    arg ? ": " : "", arg ? arg : "");
+	fprintf(stderr, "quinistry: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\ntry 'quinistry --help'\n");
 	exit(2);
-}
-
-/* The value of an option given as "-x V", "--long V" or "--long=V". */
-static const char *opt_value(int argc, char **argv, int *i, const char *s,
-    const char *l)
-{
-	const char *a = argv[*i];
-	size_t ll = strlen(l);
-
-	if (strncmp(a, l, ll) == 0 && a[ll] == '=')
-		return a + ll + 1;
-	if (strcmp(a, s) != 0 && strcmp(a, l) != 0)
-		return NULL;
-	if (*i + 1 == argc)
-		die_usage("missing value for", a);
-	return argv[++*i];
 }
 
 /* A whole decimal number in [lo, hi], or -1. */
@@ -2249,17 +2137,17 @@ static void open_listener(const char *spec, const struct sockaddr_storage *ss,
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 
-	if (fd < 0) {
-		fprintf(stderr, "quinistry: socket: %s\n", strerror(errno));
-		exit(1);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
+		    sizeof defer);
+		if (ss->ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+			    sizeof zero);
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
-	if (ss->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-	if (bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
+	if (fd < 0 || bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
 	    listen(fd, LISTEN_BACKLOG) < 0) {
 		fprintf(stderr, "quinistry: cannot listen on %s: %s\n", spec,
 		    strerror(errno));
@@ -2330,23 +2218,10 @@ static void setup_runtime(void)
 	add_slot(sig_pipe[0]);
 }
 
-static int cmd_export(int argc, char **argv)
+static int cmd_export(const char *out)
 {
-	const char *out = NULL;
-	int fd = 1, i;
+	int fd = 1;
 
-	for (i = 2; i < argc; i++) {
-		if ((strcmp(argv[i], "-o") == 0 ||
-		    strcmp(argv[i], "--output") == 0) && i + 1 < argc) {
-			out = argv[++i];
-		} else if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			die_usage("export: unknown argument", argv[i]);
-		}
-	}
 	if (!out && isatty(1)) {
 		fprintf(stderr, "quinistry: export writes a tar; redirect it "
 		    "(quinistry export > quinistry.tar) or use -o FILE\n");
@@ -2363,39 +2238,48 @@ static int cmd_export(int argc, char **argv)
 	return 0;
 }
 
-/* The server's options; returns the listen address, NULL if not given. */
-static const char *parse_options(int argc, char **argv)
+/* The options, for the server or (after "export") for export; returns
+ * the listen address given, or the output file. */
+static const char *parse_options(int argc, char **argv, int exporting)
 {
-	const char *listen_spec = NULL, *v;
-	int i;
+	static const struct option longs[] = {
+		{ "listen", 1, NULL, 'l' }, { "max-conns", 1, NULL, 'c' },
+		{ "idle-timeout", 1, NULL, 't' }, { "quiet", 0, NULL, 'q' },
+		{ "help", 0, NULL, 'h' }, { "version", 0, NULL, 'V' },
+		{ "output", 1, NULL, 'o' }, { NULL, 0, NULL, 0 }
+	};
+	const char *arg = NULL;
 	long t;
+	int c;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, exporting ? ":o:h" : ":l:c:t:qh",
+	    longs, NULL)) != -1) {
+		if (c == 'h' || c == 'V') {
+			c == 'h' ? usage(stdout) : (void)puts("quinistry " VERSION);
 			exit(0);
-		} else if (strcmp(a, "--version") == 0) {
-			printf("quinistry " VERSION "\n");
-			exit(0);
-		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+		} else if (c == 'l' || c == 'o') {
+			arg = optarg;
+		} else if (c == 'q') {
 			opt_quiet = 1;
-		} else if ((v = opt_value(argc, argv, &i, "-l", "--listen"))) {
-			listen_spec = v;
-		} else if ((v = opt_value(argc, argv, &i, "-c", "--max-conns"))) {
-			if ((opt_max_conns = parse_num(v, 1, HARD_MAX_CONNS)) < 0)
-				die_usage("bad connection count", v);
-		} else if ((v = opt_value(argc, argv, &i, "-t",
-		    "--idle-timeout"))) {
-			if ((t = parse_num(v, 1, MAX_IDLE_TIMEOUT_S)) < 0)
-				die_usage("bad idle timeout (1 to 3600 s)", v);
+		} else if (c == 'c' && (opt_max_conns = parse_num(optarg, 1,
+		    HARD_MAX_CONNS)) < 0) {
+			die_usage("bad connection count %s (want 1 to 1048576)",
+			    optarg);
+		} else if (c == 't' && (t = parse_num(optarg, 1,
+		    MAX_IDLE_TIMEOUT_S)) < 0) {
+			die_usage("bad idle timeout %s (want 1 to 3600 s)", optarg);
+		} else if (c == 't') {
 			list_timeout[T_IDLE] = t * 1000;
-		} else {
-			die_usage("unknown option", a);
+		} else if (c == ':') {
+			die_usage("missing value for %s", argv[optind - 1]);
+		} else if (c == '?') {
+			die_usage("unknown option %s", argv[optind - 1]);
 		}
 	}
-	return listen_spec;
+	if (optind < argc)
+		die_usage("unknown argument %s", argv[optind]);
+	return arg;
 }
 
 static void print_banner(void)
@@ -2410,7 +2294,9 @@ static void print_banner(void)
 	    objects[OBJ_DOCKER].digest, objects[OBJ_OCI].digest,
 	    objects[OBJ_CONFIG].digest, objects[OBJ_LAYER].digest,
 	    (unsigned long)layer_len);
-	if (elf_is_dynamic(self_bin, self_len))
+	/* A dynamically linked binary has an interpreter (AT_BASE, the
+	 * loader's address): its image cannot run in an empty container. */
+	if (getauxval(AT_BASE))
 		fprintf(stderr, "quinistry: warning: this binary is dynamically "
 		    "linked, so the image it serves will not run in an empty\n"
 		    "  (scratch) container. Build it statically: make "
@@ -2422,26 +2308,13 @@ static void print_banner(void)
 
 int main(int argc, char **argv)
 {
-	const char *spec = NULL, *env_port = getenv("PORT");
-	char spec_buf[64];
+	const char *env_port = getenv("PORT"), *spec;
+	int exporting = argc > 1 && strcmp(argv[1], "export") == 0;
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
-	int exporting = argc > 1 && strcmp(argv[1], "export") == 0;
+	char buf[64];
 
-	if (!exporting && !(spec = parse_options(argc, argv))) {
-		if (env_port && parse_num(env_port, 0, 65535) < 0) {
-			fprintf(stderr, "quinistry: bad PORT '%s'\n", env_port);
-			return 2;
-		}
-		snprintf(spec_buf, sizeof spec_buf, "0.0.0.0:%s",
-		    env_port ? env_port : "8080");
-		spec = spec_buf;
-	}
-	if (spec && parse_listen(spec, &ss, &sl)) {
-		fprintf(stderr, "quinistry: bad listen address '%s' "
-		    "(want ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080)\n", spec);
-		return 2;
-	}
+	spec = parse_options(argc - exporting, argv + exporting, exporting);
 	if (read_self("/proc/self/exe") && read_self(argv[0])) {
 		fprintf(stderr, "quinistry: cannot read my own executable "
 		    "(/proc/self/exe): %s\n", strerror(errno));
@@ -2449,7 +2322,15 @@ int main(int argc, char **argv)
 	}
 	build_image();
 	if (exporting)
-		return cmd_export(argc, argv);
+		return cmd_export(spec);
+	if (!spec && env_port && parse_num(env_port, 0, 65535) < 0)
+		die_usage("bad PORT %s (want 0 to 65535)", env_port);
+	snprintf(buf, sizeof buf, "0.0.0.0:%s", env_port ? env_port : "8080");
+	spec = spec ? spec : buf;
+	if (parse_listen(spec, &ss, &sl))
+		die_usage("bad listen address %s (want ADDR:PORT: ADDR an IP "
+		    "literal, [::1] for IPv6, or localhost; PORT 0 to 65535)",
+		    spec);
 	setup_tables();
 	open_listener(spec, &ss, sl);
 	print_banner();
