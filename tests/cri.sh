@@ -522,7 +522,8 @@ flow() {
 	host_port parent "$pp"
 	# What makes 127.0.0.1 work: portmap's snat (on by default) marks the
 	# traffic for masquerading and lets the bridge route loopback sources.
-	echo "# route_localnet on $BR: $(cat "/proc/sys/net/ipv4/conf/$BR/route_localnet" 2>&1)"
+	[ -r "/proc/sys/net/ipv4/conf/$BR/route_localnet" ] &&
+		echo "# route_localnet on $BR: $(cat "/proc/sys/net/ipv4/conf/$BR/route_localnet")"
 	local plog docker oci config layer
 	plog=$(val log "$T/parent.run")
 	docker=$(log_digest "$plog" 'docker manifest') oci=$(log_digest "$plog" 'oci manifest')
