@@ -64,66 +64,53 @@
 
 /* ==== Limits ====
  *
- * Every bound the server enforces, in one place. A registry faces the
- * network, so nothing a client sends may make it allocate, block or wait
- * without limit.
+ * Every bound in one place: nothing a client sends may make the server
+ * allocate, block or wait without limit.
  */
 
-/* The parser never allocates, so a request head must fit in one buffer.
- * Clients send under 1 KiB; 8 KiB is usual. 431 past it (RFC 6585 5). */
+/* One buffer per head (clients send < 1 KiB); 431 past it (RFC 6585 5) */
 #define MAX_HEAD 8192
-/* Our longest route is ~110 bytes (RFC 9112 3: a server may refuse what
- * it does not need). 414 past it. */
+/* Our longest route is ~110 bytes (RFC 9112 3); 414 past it */
 #define MAX_TARGET 2048
 #define MAX_HEADERS 64          /* fields per request; 431 past it */
 #define MAX_METHOD 16           /* ours are at most 6 bytes; 501 past it */
 #define MAX_NAME 255            /* distribution-spec "Pulling manifests" */
-/* We never read a body: it is answered, then the connection closed. A
- * declared body past this gets 413 before it streams in. */
+/* A body is never read: answered, then closed; 413 past this */
 #define MAX_BODY (1024 * 1024)
-/* Connections (-c): an idle one costs a struct conn and a pollfd, a busy
- * one also a buffer (struct iobuf, ~10 KiB). */
+/* -c: an idle connection costs ~150 bytes, a busy one ~10 KiB more */
 #define DEFAULT_MAX_CONNS 16384
 #define HARD_MAX_CONNS (1 << 20)
 #define FD_RESERVE 16           /* descriptors for listener, pipe, stdio */
-/* From a head's first byte to its last, however steadily a slowloris
- * client trickles. 408 (RFC 9110 15.5.9). */
+/* A head's first byte to its last, however it trickles (slowloris): 408 */
 #define HEAD_TIMEOUT_MS 10000
-/* Between requests on a keep-alive connection (-t; behind a load
- * balancer, set it above the balancer's). */
+/* -t: between requests; behind a load balancer, above the balancer's */
 #define IDLE_TIMEOUT_MS 60000
 #define MAX_IDLE_TIMEOUT_S 3600
 #define WRITE_TIMEOUT_MS 10000  /* a response that makes no progress */
-/* Reading what a client still sends after our last response, so that our
- * close does not become a reset that destroys it (RFC 9112 9.6). */
+/* Draining input after our last response (RFC 9112 9.6, see conn_send) */
 #define LINGER_TIMEOUT_MS 2000
 #define SHUTDOWN_GRACE_MS 500   /* SIGTERM: for responses under way */
 #define ACCEPT_BURST 128        /* per pass: a flood cannot starve others */
 #define ACCEPT_PAUSE_MS 100     /* out of descriptors: stop accepting */
 #define LISTEN_BACKLOG 4096
-/* TCP_DEFER_ACCEPT: a connection arrives with its request, read at once;
- * `make bench` (2026-11-30): ~30% less server CPU per new connection. A
- * silent client is accepted anyway after about this long. */
+/* TCP_DEFER_ACCEPT: a connection comes with its request (`make bench`
+ * 2026-11-30: ~30% less CPU per new connection); a silent one after 1 s */
 #define DEFER_ACCEPT_S 1
-/* Send buffer per connection (doubled by the kernel); autotuned, clients
- * that pipeline layer requests and never read pin megabytes each. */
+/* Per connection: autotuned, clients that never read pin megabytes */
 #define SNDBUF_BYTES (128 * 1024)
 #define MAX_RESPONSE_HEAD 1024  /* ours are under 600 bytes */
 #define LOG_BUF (64 * 1024)     /* log lines gathered per loop pass */
 #define LOG_TARGET_MAX 200      /* longer targets are shortened in the log */
 #define MAX_SELF (64 * 1024 * 1024) /* a larger executable is not us */
-/* Layer bodies from this long on go with sendfile() from a memfd, pages
- * passed instead of copied. */
+/* Layer bodies this long go by sendfile(): pages passed, not copied */
 #define SENDFILE_MIN (16 * 1024)
 #define MAX_JSON 2048           /* config and manifests are ~500 bytes */
 
 /* ==== Types ====
  *
- * An object is anything served with a digest; its fixed response fields
- * are rendered once at start-up. A request is a parsed head pointing into
- * the connection's buffer. A status indexes the one table of responses. A
- * connection holds a buffer only while a request or response is under
- * way, so an idle keep-alive connection costs a struct conn and a pollfd.
+ * An object is anything served with a digest, its fixed fields rendered at
+ * start-up. A request points into its connection's buffer, which exists
+ * only while a request or response is under way.
  */
 
 /* A string literal and its length, counted by the compiler. */
@@ -190,8 +177,7 @@ struct reply {
 	int filters;                /* add OCI-Filters-Applied */
 };
 
-/* READ: waiting for (the rest of) a request head; SEND: a response under
- * way; LINGER: our side shut down, draining until the client closes. */
+/* READ a head, SEND a response, LINGER: shut down, draining until EOF */
 enum { C_READ, C_SEND, C_LINGER };
 /* Timeout lists, each oldest first: a list's nearest deadline is its head. */
 enum { T_HEAD, T_IDLE, T_WRITE, T_LINGER, T_NONE };
@@ -217,7 +203,7 @@ struct conn {
 		struct sockaddr_in6 v6;
 	} peer;
 	int64_t since;              /* when the current timeout began, ms */
-	struct conn *prev, *next;   /* timeout list, or free list */
+	struct conn *prev, *next;   /* its timeout list */
 	struct iobuf *buf;
 	size_t out_len, out_off;    /* response head in buf->out */
 	const unsigned char *body;
@@ -227,9 +213,8 @@ struct conn {
 
 /* ==== Global state ====
  *
- * One process serves one image, so the image, the connection table and
- * the loop's clock are file-scope; main() sets all but the clock and the
- * tables the loop keeps.
+ * One process serves one image: the image, the connection table and the
+ * loop's clock are file-scope.
  */
 
 static unsigned char *self_bin;
@@ -248,9 +233,6 @@ static time_t now_wall;             /* for Date and the log */
 static char date_field[64];
 static size_t date_len;
 
-static struct conn *conns;          /* opt_max_conns entries */
-static long conns_used;             /* conns[] handed out so far */
-static struct conn *free_conns;
 static struct pollfd *pfds;         /* [0] listener, [1] signal pipe, conns */
 static struct conn **slot_conn;     /* the connection of each pfds[] slot */
 static int nslots;
@@ -269,9 +251,8 @@ static size_t log_len;
 
 /* ==== Utilities ====
  *
- * A bounded string builder, a printf-style JSON emitter, the clock, the
- * small parsers every part shares (decimal numbers, percent-escapes,
- * comparisons) and the request log.
+ * A bounded string builder, the JSON emitter, the clock, the parsers every
+ * part shares and the request log.
  */
 
 struct sb {
@@ -307,9 +288,21 @@ static void sb_num(struct sb *b, uint64_t v)
 	sb_put(b, tmp + i, sizeof tmp - i);
 }
 
-/* A JSON document from a printf template: a fixed key order and no
- * whitespace keep its digest byte-stable. Every value we put in is our
- * own and needs no escaping. */
+/* Start-up errors: the message and, for a usage error (2), a hint. */
+static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("quinistry: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(status == 2 ? "\ntry 'quinistry --help'\n" : "\n", stderr);
+	exit(status);
+}
+
+/* JSON from a printf template: fixed key order, no whitespace, so the
+ * digest is byte-stable. Our values need no escaping. */
 static size_t json_fmt(char *out, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
@@ -318,15 +311,12 @@ static size_t json_fmt(char *out, size_t cap, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(out, cap, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= cap) {
-		fprintf(stderr, "quinistry: JSON document too large\n");
-		exit(1); /* start-up only */
-	}
+	if (n < 0 || (size_t)n >= cap)
+		die(1, "JSON document too large");
 	return (size_t)n;
 }
 
-/* Cache the clocks once per loop pass. RFC 9110 6.6.1: a server with a
- * clock sends Date, as an IMF-fixdate (5.6.7). */
+/* Once per loop pass. Date: RFC 9110 6.6.1, as an IMF-fixdate (5.6.7) */
 static void update_clock(void)
 {
 	struct timespec ts;
@@ -359,8 +349,7 @@ static int hexval(int c)
 	return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
 }
 
-/* A decimal number of n digits, nothing else. A value past 64 bits
- * saturates at UINT64_MAX: callers decide what "too large" means. */
+/* n digits, nothing else; past 64 bits it saturates at UINT64_MAX */
 static int parse_dec(const char *s, size_t n, uint64_t *out)
 {
 	uint64_t x = 0;
@@ -376,10 +365,9 @@ static int parse_dec(const char *s, size_t n, uint64_t *out)
 	return n ? 0 : -1;
 }
 
-/* Decode the percent-escapes (RFC 3986 2.1) of p[0..n) into out, NUL-
- * terminated; the length, or -1 for a bad escape, %00 or more than cap - 1
- * bytes. In a path an escaped '/' and control bytes are refused too, so no
- * two spellings of a path route apart. '+' means a space only in forms. */
+/* Percent-escapes (RFC 3986 2.1) decoded into out; -1 for a bad escape,
+ * %00 or overflow, and in a path for an escaped '/' or a control byte, so
+ * no two spellings of a path route apart. ('+' is a space only in forms.) */
 static long pct_decode(const char *p, size_t n, char *out, size_t cap,
     int path)
 {
@@ -458,9 +446,7 @@ static void log_flush(void)
 	log_len = 0;
 }
 
-/* One line per request: time, client, method, target, status, body bytes
- * sent, what was served. Gathered in log_buf and written once per loop
- * pass (log_flush), so logging costs no system call per request. */
+/* One line per request, gathered and written once per loop pass */
 static void log_request(const struct conn *c, uint64_t bytes)
 {
 	const struct iobuf *b = c->buf;
@@ -488,11 +474,9 @@ static void log_request(const struct conn *c, uint64_t bytes)
 
 /* ==== The image ====
  *
- * Built once at start-up from the bytes of our own executable: a ustar
- * layer, the image config and two manifests, each hashed with our own
- * SHA-256 into an object. No clock, host name or path leaks in: the same
- * binary always yields the same digests, the fixed point the project is
- * named for.
+ * Built at start-up from our own executable: a ustar layer, the config and
+ * two manifests. No clock, host or path leaks in, so the same binary always
+ * yields the same digests: the fixed point the project is named for.
  */
 
 /* Read the whole of /proc/self/exe (argv[0] where /proc is missing). */
@@ -532,8 +516,7 @@ struct ustar {
 };
 typedef char ustar_is_one_block[sizeof(struct ustar) == 512 ? 1 : -1];
 
-/* All but name, size and type is fixed (owner 0:0, no user or group
- * names, mtime 0), so an entry depends on its contents alone. */
+/* All but name, size and type fixed (0:0, mtime 0): contents alone count */
 static void tar_header(struct ustar *h, const char *name, size_t size,
     char type, unsigned mode)
 {
@@ -591,9 +574,7 @@ static size_t tar_pad(size_t n)
 #define MT_JSON "application/json"
 #define MT_BLOB "application/octet-stream"
 
-/* An object and its fixed fields. The distribution spec names
- * Docker-Content-Digest; the ETag makes If-None-Match work (RFC 9110
- * 8.8.3). */
+/* Docker-Content-Digest (distribution-spec), ETag (RFC 9110 8.8.3) */
 static void set_object(int i, const char *what, const char *type,
     const void *data, size_t len)
 {
@@ -613,9 +594,8 @@ static void set_object(int i, const char *what, const char *type,
 	    o->ranges ? "Accept-Ranges: bytes\r\n" : "");
 }
 
-/* Docker Image Manifest V2 Schema 2 and the OCI image manifest: the same
- * image in two vocabularies. mediaType equals the Content-Type each is
- * served with (skopeo checks it). */
+/* Docker schema 2 and OCI: one image in two vocabularies; mediaType is the
+ * Content-Type each is served with (skopeo checks it) */
 static void build_manifest(int obj, char *out, const char *type,
     const char *config_type, const char *layer_type)
 {
@@ -644,19 +624,15 @@ static const struct fixed {
 	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_INDEX "\",\"manifests\":[]}" },
 };
 
-/* The layer holds one file, "quinistry", 0755, and ends with two zero
- * blocks. The config (OCI image-spec config.md, Docker image spec v1.2)
- * runs /quinistry as nobody and exposes 8080; diff_ids names the
- * uncompressed layer, which here is the layer itself. */
+/* The layer: "quinistry", 0755, two zero blocks. The config (image-spec
+ * config.md) runs it as nobody; diff_ids names the uncompressed layer. */
 static void build_image(void)
 {
 	size_t i, n;
 
 	layer_len = 512 + self_len + tar_pad(self_len) + 1024;
-	if (!(layer = calloc(1, layer_len))) {
-		fprintf(stderr, "quinistry: out of memory\n");
-		exit(1);
-	}
+	if (!(layer = calloc(1, layer_len)))
+		die(1, "out of memory");
 	tar_header((struct ustar *)layer, "quinistry", self_len, '0', 0755);
 	memcpy(layer + 512, self_bin, self_len);
 	set_object(OBJ_LAYER, "layer", MT_BLOB, layer, layer_len);
@@ -699,10 +675,8 @@ static int tar_entry(int fd, const char *name, const void *data, size_t len)
 	    write_all(fd, zero, tar_pad(len)) ? -1 : 0;
 }
 
-/* `quinistry export`: one tar that is both a docker-archive (manifest.json,
- * for docker load and skopeo docker-archive:) and an OCI image layout
- * (oci-layout, index.json, blobs/; image-spec image-layout.md, for podman
- * load, ctr images import and skopeo oci-archive:). Blobs live once. */
+/* `quinistry export`: a docker-archive (manifest.json) and an OCI image
+ * layout (image-layout.md) in one tar, for docker, podman and ctr. */
 static int export_image(int fd)
 {
 	static const char end[1024], layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -737,16 +711,12 @@ static int export_image(int fd)
 
 /* ==== HTTP parsing ====
  *
- * parse_request() reads a request head (RFC 9112 sections 2-5) straight
- * from the connection buffer, as picohttpparser does: it never allocates
- * or copies, the request points into the buffer, and it returns the head's
- * length, PARSE_INCOMPLETE when more bytes are needed (every proper prefix
- * of a valid head gives this) or PARSE_ERROR with rq->status set. So
- * pipelined requests are simply parsed one after another.
- *
- * It is strict where leniency has bitten servers before (request
- * smuggling, header injection): bare CR or LF, obs-fold, whitespace before
- * a colon and control characters are all refused with 400.
+ * parse_request() reads a head (RFC 9112 2-5) in place, as picohttpparser
+ * does: no allocation, no copy; it returns the head's length, or
+ * PARSE_INCOMPLETE (for every proper prefix of a valid head), or
+ * PARSE_ERROR with rq->status set. So pipelined requests simply follow.
+ * It is strict where leniency invites smuggling and injection: bare CR or
+ * LF, obs-fold, space before a colon and control bytes get 400.
  */
 
 #define PARSE_INCOMPLETE (-2)
@@ -776,8 +746,7 @@ static long parse_fail(struct request *rq, enum status st)
 	return PARSE_ERROR;
 }
 
-/* request-line = method SP request-target SP HTTP-version CRLF (RFC 9112
- * 3); returns where the fields begin. */
+/* method SP request-target SP HTTP-version CRLF (RFC 9112 3) */
 static long parse_request_line(const char *buf, size_t len,
     struct request *rq)
 {
@@ -817,17 +786,15 @@ static long parse_request_line(const char *buf, size_t len,
 		    buf[i] != proto[k])
 			return parse_fail(rq, S_BAD_REQUEST);
 	}
-	/* RFC 9110 6.2: we speak 1.x; other majors (the HTTP/2 preface
-	 * "PRI * HTTP/2.0") get 505 (15.6.6). */
+	/* we speak 1.x; others (the HTTP/2 preface too) get 505 (15.6.6) */
 	if (buf[i - 5] != '1')
 		return parse_fail(rq, S_VERSION);
 	rq->minor = buf[i - 3] - '0';
 	return (long)i;
 }
 
-/* field-line = field-name ":" OWS field-value OWS CRLF (RFC 9112 5), up
- * to the empty line; returns the head's length. A line that starts with
- * whitespace (obs-fold, 5.2) has an empty name and is refused. */
+/* name ":" OWS value OWS CRLF (RFC 9112 5) to the empty line; obs-fold
+ * (5.2) has an empty name and is refused */
 static long parse_fields(const char *buf, size_t len, size_t i,
     struct request *rq)
 {
@@ -886,16 +853,13 @@ static long parse_request(const char *buf, size_t len, struct request *rq)
 
 /* ==== Request semantics ====
  *
- * After the syntax, the meaning: the method, whether the connection stays
- * open, how the message is framed, and the fields that choose what is sent
- * (Accept, Range, If-None-Match). Framing errors are answered and the
- * connection closed: once the length of a message is in doubt, the next
- * request cannot be found safely (RFC 9112 6.3).
+ * The method, whether the connection stays open, the framing, and the
+ * fields that choose what is sent. A framing error closes the connection:
+ * the next request can no longer be found safely (RFC 9112 6.3).
  */
 
 enum { M_GET, M_HEAD, M_POST, M_PUT, M_PATCH, M_DELETE, M_COUNT };
-/* Push, mount and delete (distribution-spec "Pushing", "Content
- * Management") are known, and refused: this registry is read-only. */
+/* push and delete (distribution-spec "Pushing") are known, and refused */
 static const struct method {
 	const char *name;
 	size_t len;
@@ -940,8 +904,7 @@ static int is_ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* The next element of a comma-separated field value (RFC 9110 5.6.1):
- * [*s, *e) with the whitespace around it trimmed; 0 at the end. */
+/* The next element [*s, *e) of a list (RFC 9110 5.6.1); 0 at the end */
 static int list_next(const char *v, size_t n, size_t *i, size_t *s,
     size_t *e)
 {
@@ -972,9 +935,8 @@ static int has_token(const char *v, size_t n, const char *token, size_t tn)
 
 static const struct field manifest_types[2] = { { S(MT_DOCKER) }, { S(MT_OCI) } };
 
-/* The q parameter (";" OWS "q=" qvalue) of the media range v[k..e), in
- * thousandths: qvalue = ("0" ["." 0*3DIGIT]) / ("1" ["." 0*3("0")]). A
- * malformed one counts as the default, 1. */
+/* The q parameter of v[k..e) in thousandths (RFC 9110 12.4.2); a
+ * malformed one counts as 1 */
 static int range_q(const char *v, size_t k, size_t e)
 {
 	size_t qs, qe, i;
@@ -1004,10 +966,8 @@ static int range_q(const char *v, size_t k, size_t e)
 	return q;
 }
 
-/* Content negotiation for the manifest by tag (RFC 9110 12.5.1): for each
- * of our two manifest types the most specific media range that matches
- * (spec: -1 none, 0 any type, 1 "application/" any, 2 the type itself)
- * decides its q-value; q=0 means "not acceptable". */
+/* RFC 9110 12.5.1: per manifest type, the most specific matching range
+ * (spec -1 none, 0 any, 1 application/any, 2 the type) gives its q */
 static void accept_scan(struct reqinfo *st, const char *v, size_t n)
 {
 	size_t i = 0, s, e, te, k;
@@ -1033,8 +993,7 @@ static void accept_scan(struct reqinfo *st, const char *v, size_t n)
 	}
 }
 
-/* Host = uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): reg-name or
- * IP-literal characters only. An empty Host is allowed. */
+/* uri-host [":" port] characters (RFC 3986 3.2.2); empty is allowed */
 static int valid_host(const char *v, size_t n)
 {
 	size_t i;
@@ -1126,22 +1085,18 @@ static enum status request_info(const struct request *rq,
 
 /* ==== Routes ====
  *
- * The request-target becomes a decoded path and a query, matched against
- * a table of routes. Names, tags and digests are checked against the
- * grammars of the OCI distribution spec ("Pulling manifests", "Pulling
- * blobs") before anything is looked up, so every malformed reference gets
- * its own error code. Every response comes from one table of statuses.
+ * The target becomes a decoded path and a query, matched against a table.
+ * Names and digests are checked against the distribution-spec grammars
+ * first, so a malformed reference gets its own error code. Every response
+ * comes from one table of statuses.
  */
 
-/* OCI distribution-spec "Error Codes": the JSON error envelope. Bodies
- * are fixed: nothing from the request is echoed back. */
+/* distribution-spec "Error Codes"; nothing of the request is echoed */
 #define REG(st, reason, code, msg, detail) { st, reason, code, \
 	"{\"errors\":[{\"code\":\"" code "\",\"message\":\"" msg \
 	"\",\"detail\":\"" detail "\"}]}", 0 }
 
-/* The code and reason phrase (RFC 9110 15), the registry error code, the
- * error body, and whether to close after answering (a protocol error
- * leaves the rest of the stream in doubt). */
+/* code, reason (RFC 9110 15), registry error, body, close afterwards */
 static const struct status_def {
 	int code;
 	const char *reason, *error, *body;
@@ -1214,9 +1169,7 @@ static int valid_name(const char *s, size_t n)
 	}
 }
 
-/* digest = algorithm ":" encoded (image-spec descriptor.md, "Digests");
- * registered algorithms must use their exact encoding. 1 for a
- * well-formed sha256 digest, 2 for sha512 (we hold none), 0 if invalid. */
+/* algorithm ":" encoded, as image-spec descriptor.md registers them */
 static int digest_kind(const char *s, size_t n)
 {
 	const char *colon = memchr(s, ':', n);
@@ -1230,10 +1183,8 @@ static int digest_kind(const char *s, size_t n)
 	return colon && eqn(s, alen, S("sha512")) && n - alen - 1 == 128 ? 2 : 0;
 }
 
-/* One byte range (RFC 9110 14.1.1, 14.2): "bytes=a-b", "a-" or "-n". More
- * ranges, or anything unparsable, are ignored, which the RFC allows: the
- * whole blob goes with 200. 1 if a range applies, 0 to ignore, -1 if it
- * is unsatisfiable (416). */
+/* "bytes=a-b", "a-" or "-n" (RFC 9110 14.1.1): 1 applies, -1 is a 416, 0
+ * ignores it (several ranges, nonsense), which 14.2 allows */
 static int parse_range(const char *v, size_t n, uint64_t size,
     uint64_t *first, uint64_t *last)
 {
@@ -1289,8 +1240,7 @@ static void reply_content(struct reply *r, const struct reqinfo *ri, int obj)
 		r->st = S_NOT_MODIFIED;
 		return;
 	}
-	/* If-Range: the Range applies only if the entity tag still matches
-	 * (RFC 9110 13.1.5); a date never matches, ours are tags. */
+	/* If-Range (RFC 9110 13.1.5): only while the tag matches */
 	if (!o->ranges || !ri->range || (ri->if_range &&
 	    !etag_matches(ri->if_range, ri->if_range_len, o->digest)))
 		return;
@@ -1312,8 +1262,7 @@ static void reply_digest(struct reply *r, const struct reqinfo *ri,
 			reply_content(r, ri, objs[i]);
 }
 
-/* The request-target, reduced: the decoded path, the raw query, and the
- * reference (the last path segment). */
+/* The target: decoded path, raw query, reference (last segment) */
 struct target {
 	char path[MAX_TARGET + 1];
 	size_t path_len;
@@ -1321,8 +1270,7 @@ struct target {
 	size_t ref_len, query_len;
 };
 
-/* One decoded query parameter into out, or NULL; *bad is set for an
- * undecodable one. */
+/* A decoded query parameter, or NULL; *bad for an undecodable one */
 static const char *query_param(const struct target *t, const char *key,
     char *out, size_t cap, int *bad)
 {
@@ -1343,9 +1291,8 @@ static const char *query_param(const struct target *t, const char *key,
 	return NULL;
 }
 
-/* tags/list and _catalog pagination (distribution-spec "Listing Tags"):
- * n limits the count, last returns entries lexically after it. We hold
- * one entry, so the answer is either the full list or the empty one. */
+/* distribution-spec "Listing Tags": n and last; with one entry, the
+ * answer is the full list or the empty one */
 static void reply_list(struct reply *r, const struct reqinfo *ri,
     const struct target *t, const char *entry, int full)
 {
@@ -1390,9 +1337,8 @@ static void route_blob(struct reply *r, const struct reqinfo *ri,
 	reply_digest(r, ri, t->ref, t->ref_len, blobs, S_BLOB_UNKNOWN);
 }
 
-/* distribution-spec v1.1 "Listing Referrers": an image index, empty since
- * nothing refers to our image, for unknown subjects too. The filter
- * applies trivially to an empty list; saying so spares the client. */
+/* "Listing Referrers": nothing refers to our image; a filter of an empty
+ * list is trivially applied, and saying so spares the client */
 static void route_referrers(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
@@ -1413,10 +1359,8 @@ static void route_tags(struct reply *r, const struct reqinfo *ri,
 	reply_list(r, ri, t, "latest", OBJ_TAGS);
 }
 
-/* /v2/<name>/<kind>/<ref>: the last two path segments choose the route,
- * everything before them is the name, which may itself hold slashes (and
- * even "manifests"). A route with a fixed ref ("tags/list") takes no
- * other. */
+/* /v2/<name>/<kind>/<ref>: the last two segments choose; the name may
+ * hold slashes, even "manifests" */
 static const struct route {
 	const char *kind;
 	const char *fixed_ref;  /* NULL: any reference */
@@ -1429,10 +1373,8 @@ static const struct route {
 	{ "tags", "list", route_tags },
 };
 
-/* The request-target (RFC 9112 3.2) into a decoded path and a query; the
- * absolute-form loses its scheme and authority. Refused (-1, a 400):
- * fragments, bad escapes, and "." or ".." segments (RFC 3986 3.3), which
- * a registry never needs. */
+/* RFC 9112 3.2, absolute-form too; -1 (400) for a fragment, a bad escape
+ * or a dot segment (RFC 3986 3.3), which a registry never needs */
 static int split_target(const char *tg, size_t tn, struct target *t)
 {
 	const char *q;
@@ -1461,8 +1403,7 @@ static int split_target(const char *tg, size_t tn, struct target *t)
 	return 0;
 }
 
-/* Match path = /v2/<name>/<kind>/<ref> against routes[]; sets t->ref and
- * the name's length. */
+/* routes[] against the path; sets t->ref and the name's length */
 static const struct route *match_route(struct target *t, size_t *name_len)
 {
 	const char *path = t->path;
@@ -1495,9 +1436,8 @@ static void route(struct reply *r, const struct request *rq,
 	int v2;
 
 	memset(r, 0, sizeof *r);
-	/* Unknown methods first: CONNECT's authority-form and OPTIONS's
-	 * asterisk-form are valid targets for them (RFC 9112 3.2.3-3.2.4),
-	 * and the answer is 501 (RFC 9110 15.6.2) whatever the target. */
+	/* 501 whatever the target (RFC 9110 15.6.2): CONNECT and OPTIONS
+	 * have their own target forms (RFC 9112 3.2.3-3.2.4) */
 	if (ri->method < 0) {
 		r->st = S_NOT_IMPLEMENTED;
 		return;
@@ -1524,8 +1464,7 @@ static void route(struct reply *r, const struct request *rq,
 		rt->fn(r, ri, &t);
 }
 
-/* Render the response head into out: its length (0 if too big, which the
- * fixed sizes of what we send rule out). *body_len is the body's. */
+/* The head's length (0: too big, which our sizes rule out) */
 static size_t render_head(char *out, size_t cap, const struct reply *r,
     int keep, uint64_t *body_len)
 {
@@ -1541,8 +1480,7 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
 	sb_str(&b, sd->reason);
 	sb_put(&b, S("\r\n"));
 	sb_put(&b, date_field, date_len);
-	/* Docker clients recognise a V2 registry by this (Docker Registry
-	 * HTTP API V2, "API Version Check"). */
+	/* Docker Registry HTTP API V2, "API Version Check" */
 	sb_put(&b, S("Docker-Distribution-API-Version: registry/2.0\r\n"));
 	if (sd->body)
 		sb_str(&b, sd->error ? "Content-Type: " MT_JSON "\r\n" :
@@ -1563,16 +1501,14 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
 		sb_num(&b, o->len);
 		sb_put(&b, S("\r\n"));
 	}
-	/* The same tag gives other bytes for another Accept (RFC 9110
-	 * 12.5.5): caches must key on it. */
+	/* one tag, other bytes per Accept: caches key on it (RFC 9110 12.5.5) */
 	if (r->by_tag)
 		sb_put(&b, S("Vary: Accept\r\n"));
 	if (r->allow)
 		sb_put(&b, S("Allow: GET, HEAD\r\n"));
 	if (r->filters)
 		sb_put(&b, S("OCI-Filters-Applied: artifactType\r\n"));
-	/* For HEAD and 304 too: the length a GET/200 would carry (RFC 9110
-	 * 8.6), which is what HEAD-first clients read. */
+	/* HEAD and 304 too: what a GET would carry (RFC 9110 8.6) */
 	sb_put(&b, S("Content-Length: "));
 	sb_num(&b, len);
 	sb_str(&b, keep ? "\r\nConnection: keep-alive\r\n\r\n" :
@@ -1583,13 +1519,10 @@ static size_t render_head(char *out, size_t cap, const struct reply *r,
 
 /* ==== Connection state machine ====
  *
- * One function per state, as in darkhttpd: conn_read() receives and
- * parses a request head, conn_respond() turns it into a response,
- * conn_send() writes it (sendfile() for the layer), conn_drain() lingers.
- * Each returns as soon as a socket call would block, and says whether the
- * connection has more to do at once; conn_run() runs them, and the loop
- * calls it again when poll() says the socket is ready. POLLOUT is watched
- * only while a response is blocked, so idle connections never wake us.
+ * One function per state, as in darkhttpd: conn_read() (and respond),
+ * conn_send(), conn_drain(). Each returns when a socket call would block,
+ * saying whether there is more to do now. POLLOUT is watched only while a
+ * response is blocked, so idle connections never wake the loop.
  */
 
 static void list_unlink(struct conn *c)
@@ -1601,8 +1534,7 @@ static void list_unlink(struct conn *c)
 	c->list = T_NONE;
 }
 
-/* (Re)start c's timeout of the given kind from now, at the tail of its
- * list, which therefore stays sorted by deadline. */
+/* (Re)start c's timeout at its list's tail: the list stays sorted */
 static void list_enter(struct conn *c, int which)
 {
 	struct conn *h = &list_head[which];
@@ -1633,14 +1565,11 @@ static void conn_close(struct conn *c)
 	pfds[c->slot] = pfds[last];
 	slot_conn[c->slot] = slot_conn[last];
 	slot_conn[c->slot]->slot = c->slot;
-	c->fd = -1;
-	c->next = free_conns;
-	free_conns = c;
+	free(c);
 	nconns--;
 }
 
-/* Turn a parsed request (or a parse failure, used < 0) into c's response
- * head and body, and consume the request from the buffer. */
+/* A parsed request (used < 0: a failure) into c's response */
 static void conn_respond(struct conn *c, long used, const struct request *rq)
 {
 	struct iobuf *b = c->buf;
@@ -1657,10 +1586,9 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 		route(&r, rq, &ri);
 	c->keep = (unsigned char)(ri.keep && !stop_requested &&
 	    !statuses[r.st].close);
-	/* Closing with unread input sends a reset, which can destroy the
-	 * response before the client reads it: after a refused request, a
-	 * body or pipelined bytes, conn_send() lingers. */
-	c->linger = (unsigned char)(refused || ri.has_body ||
+	/* A close with unread input resets, destroying the response: drain
+	 * unless the client said it sends nothing more (RFC 9112 9.6). */
+	c->linger = (unsigned char)(refused || ri.has_body || ri.keep ||
 	    (size_t)used < b->len);
 	c->out_len = render_head(b->out, sizeof b->out, &r, c->keep, &len);
 	c->out_off = c->body_off = 0;
@@ -1726,8 +1654,7 @@ static int conn_read(struct conn *c)
 	return conn_parse(c);
 }
 
-/* One system call's worth of the response: head and body together with
- * sendmsg(), or the layer with sendfile() once the head is out. */
+/* One system call: head and body by sendmsg(), or the layer by sendfile() */
 static ssize_t send_some(struct conn *c)
 {
 	struct iovec iov[2];
@@ -1753,8 +1680,7 @@ static ssize_t send_some(struct conn *c)
 	return sendmsg(c->fd, &mh, c->zero_copy || !c->keep ? MSG_MORE : 0);
 }
 
-/* 1 when the response is out, 0 if the socket is full, -1 on error.
- * Progress restarts the write timeout. */
+/* 1 when all is out, 0 if the socket is full, -1 on error */
 static int send_response(struct conn *c)
 {
 	while (c->out_off < c->out_len || c->body_off < c->body_len) {
@@ -1828,8 +1754,7 @@ static void conn_run(struct conn *c)
 		    c->state == C_SEND ? conn_send(c) : conn_drain(c);
 }
 
-/* A deadline passed. A head that never completed gets a best-effort 408
- * (RFC 9110 15.5.9), rendered like every other response. */
+/* A head that never completed gets a best-effort 408 (RFC 9110 15.5.9) */
 static void conn_expire(struct conn *c)
 {
 	struct request rq;
@@ -1844,12 +1769,9 @@ static void conn_expire(struct conn *c)
 
 /* ==== Event loop ====
  *
- * One poll() over the listener, the signal pipe and every connection, on
- * every pass. A pass caches the clock, runs the ready connections, accepts
- * a bounded burst, expires timeouts from the heads of the timeout lists
- * and flushes the log. poll()'s timeout is the nearest deadline, so an
- * idle server sleeps. Signals only write a byte to a pipe, which the loop
- * notices like any other event.
+ * Each pass polls every connection, runs the ready ones, accepts a burst,
+ * expires timeouts from the heads of their lists and flushes the log.
+ * poll() sleeps until the nearest deadline; a signal writes to a pipe.
  */
 
 static void on_signal(int sig)
@@ -1872,16 +1794,15 @@ static int add_slot(int fd)
 	return nslots++;
 }
 
-/* A new connection waits for its first byte under the idle timeout, like
- * a keep-alive one; it has usually sent its request already
- * (DEFER_ACCEPT_S), so it is served at once. */
+/* New: idle until its first byte, usually here already (DEFER_ACCEPT_S) */
 static void conn_open(int fd, const struct sockaddr_storage *ss)
 {
-	struct conn *c = free_conns ? free_conns : &conns[conns_used++];
+	struct conn *c = calloc(1, sizeof *c);
 
-	if (c == free_conns)
-		free_conns = c->next;
-	memset(c, 0, sizeof *c);
+	if (!c) {
+		close(fd); /* out of memory: refuse this one */
+		return;
+	}
 	nconns++;
 	c->fd = fd;
 	c->list = T_NONE;
@@ -2007,11 +1928,11 @@ static void serve(void)
 			break;
 		n = poll(pfds, (nfds_t)nslots, deadline ?
 		    (int)(deadline - now_ms) : poll_timeout());
-		update_clock();
 		if (n < 0 && errno != EINTR) {
 			perror("quinistry: poll");
 			break;
 		}
+		update_clock(); /* after errno is read: strftime() may set it */
 		if (n < 0 || (pfds[1].revents & POLLIN)) { /* a signal */
 			n = (int)read(sig_pipe[0], tmp, sizeof tmp);
 			continue;
@@ -2047,33 +1968,23 @@ static void usage(FILE *f)
 	    "A Docker registry quine: serves its own executable as the image\n"
 	    "quinistry:latest over the registry pull protocol (OCI distribution\n"
 	    "spec v1.1, Docker Registry HTTP API V2).\n\n"
-	    "  -l, --listen ADDR:PORT  address to listen on (default 0.0.0.0:8080);\n"
-	    "                          ADDR an IP literal ([::] or [::1] for IPv6)\n"
-	    "                          or localhost; PORT 0 picks a free port\n"
-	    "  -c, --max-conns N       concurrent connections, 1 to %d (default\n"
-	    "                          %d); when full, the longest idle is dropped\n"
+	    "  -l, --listen ADDR:PORT  address to listen on (default 0.0.0.0:8080):\n"
+	    "                          an IP literal ([::] for IPv6) or localhost;\n"
+	    "                          without -l, PORT=N in the environment sets\n"
+	    "                          the port; port 0 picks a free one\n"
+	    "  -c, --max-conns N       connections, 1 to %d (default %d); when\n"
+	    "                          full, the longest idle one is dropped\n"
 	    "  -t, --idle-timeout S    close keep-alive connections idle S seconds,\n"
 	    "                          1 to %d (default %d)\n"
 	    "  -q, --quiet             no per-request log lines\n"
-	    "  -h, --help              this text\n"
-	    "      --version           print the version\n"
-	    "  export [-o FILE]        write the image as a tar (docker-archive and\n"
-	    "                          OCI layout in one) for docker/podman load or\n"
-	    "                          ctr images import, to FILE or stdout\n\n"
-	    "Without -l, the environment variable PORT sets the port (PORT=0 picks\n"
-	    "a free one). The image runs /quinistry as user 65534:65534 and exposes\n"
-	    "8080/tcp. Health check: GET /v2/ (200 {}).\n"
-	    "Pull: docker pull localhost:8080/quinistry:latest\n",
+	    "  -h, --help, --version   this text, or the version\n"
+	    "  export [-o FILE]        the image as a tar (docker-archive and OCI\n"
+	    "                          layout in one), to FILE or stdout\n\n"
+	    "The image runs /quinistry, exposes 8080/tcp and runs as user 65534:65534.\n"
+	    "health check: GET /v2/ (200 {})\n"
+	    "pull: docker pull localhost:8080/quinistry:latest\n",
 	    HARD_MAX_CONNS, DEFAULT_MAX_CONNS, MAX_IDLE_TIMEOUT_S,
 	    IDLE_TIMEOUT_MS / 1000);
-}
-
-static void die_usage(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "quinistry: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\ntry 'quinistry --help'\n");
-	exit(2);
 }
 
 /* A whole decimal number in [lo, hi], or -1. */
@@ -2148,11 +2059,8 @@ static void open_listener(const char *spec, const struct sockaddr_storage *ss,
 			    sizeof zero);
 	}
 	if (fd < 0 || bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
-	    listen(fd, LISTEN_BACKLOG) < 0) {
-		fprintf(stderr, "quinistry: cannot listen on %s: %s\n", spec,
-		    strerror(errno));
-		exit(1);
-	}
+	    listen(fd, LISTEN_BACKLOG) < 0)
+		die(1, "cannot listen on %s: %s", spec, strerror(errno));
 	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
 	listen_fd = fd;
 }
@@ -2178,14 +2086,10 @@ static void setup_tables(void)
 			opt_max_conns = fit < 1 ? 1 : fit;
 		}
 	}
-	conns = calloc((size_t)opt_max_conns, sizeof *conns);
 	pfds = calloc((size_t)opt_max_conns + 2, sizeof *pfds);
 	slot_conn = calloc((size_t)opt_max_conns + 2, sizeof *slot_conn);
-	if (!conns || !pfds || !slot_conn) {
-		fprintf(stderr, "quinistry: out of memory for %ld connections\n",
-		    opt_max_conns);
-		exit(1);
-	}
+	if (!pfds || !slot_conn)
+		die(1, "out of memory for %ld connections", opt_max_conns);
 }
 
 /* The signal pipe and handlers, and the layer once more in an anonymous
@@ -2199,10 +2103,8 @@ static void setup_runtime(void)
 		layer_fd = fd;
 	else if (fd >= 0)
 		close(fd);
-	if (pipe(sig_pipe) < 0) {
-		perror("quinistry: pipe");
-		exit(1);
-	}
+	if (pipe(sig_pipe) < 0)
+		die(1, "pipe: %s", strerror(errno));
 	for (i = 0; i < 2; i++) {
 		fcntl(sig_pipe[i], F_SETFL, O_NONBLOCK);
 		fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
@@ -2222,19 +2124,13 @@ static int cmd_export(const char *out)
 {
 	int fd = 1;
 
-	if (!out && isatty(1)) {
-		fprintf(stderr, "quinistry: export writes a tar; redirect it "
-		    "(quinistry export > quinistry.tar) or use -o FILE\n");
-		return 2;
-	}
-	if (out && (fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
-		fprintf(stderr, "quinistry: %s: %s\n", out, strerror(errno));
-		return 1;
-	}
-	if (export_image(fd) || (out && close(fd) < 0)) {
-		fprintf(stderr, "quinistry: export: %s\n", strerror(errno));
-		return 1;
-	}
+	if (!out && isatty(1))
+		die(2, "export writes a tar: redirect it (quinistry export > "
+		    "quinistry.tar) or use -o FILE");
+	if (out && (fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+		die(1, "%s: %s", out, strerror(errno));
+	if (export_image(fd) || (out && close(fd) < 0))
+		die(1, "export: %s", strerror(errno));
 	return 0;
 }
 
@@ -2264,21 +2160,21 @@ static const char *parse_options(int argc, char **argv, int exporting)
 			opt_quiet = 1;
 		} else if (c == 'c' && (opt_max_conns = parse_num(optarg, 1,
 		    HARD_MAX_CONNS)) < 0) {
-			die_usage("bad connection count %s (want 1 to 1048576)",
+			die(2, "bad connection count %s (want 1 to 1048576)",
 			    optarg);
 		} else if (c == 't' && (t = parse_num(optarg, 1,
 		    MAX_IDLE_TIMEOUT_S)) < 0) {
-			die_usage("bad idle timeout %s (want 1 to 3600 s)", optarg);
+			die(2, "bad idle timeout %s (want 1 to 3600 s)", optarg);
 		} else if (c == 't') {
 			list_timeout[T_IDLE] = t * 1000;
 		} else if (c == ':') {
-			die_usage("missing value for %s", argv[optind - 1]);
+			die(2, "missing value for %s", argv[optind - 1]);
 		} else if (c == '?') {
-			die_usage("unknown option %s", argv[optind - 1]);
+			die(2, "unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		die_usage("unknown argument %s", argv[optind]);
+		die(2, "unknown argument %s", argv[optind]);
 	return arg;
 }
 
@@ -2315,20 +2211,18 @@ int main(int argc, char **argv)
 	char buf[64];
 
 	spec = parse_options(argc - exporting, argv + exporting, exporting);
-	if (read_self("/proc/self/exe") && read_self(argv[0])) {
-		fprintf(stderr, "quinistry: cannot read my own executable "
-		    "(/proc/self/exe): %s\n", strerror(errno));
-		return 1;
-	}
+	if (read_self("/proc/self/exe") && read_self(argv[0]))
+		die(1, "cannot read my own executable (/proc/self/exe): %s",
+		    strerror(errno));
 	build_image();
 	if (exporting)
 		return cmd_export(spec);
 	if (!spec && env_port && parse_num(env_port, 0, 65535) < 0)
-		die_usage("bad PORT %s (want 0 to 65535)", env_port);
+		die(2, "bad PORT %s (want 0 to 65535)", env_port);
 	snprintf(buf, sizeof buf, "0.0.0.0:%s", env_port ? env_port : "8080");
 	spec = spec ? spec : buf;
 	if (parse_listen(spec, &ss, &sl))
-		die_usage("bad listen address %s (want ADDR:PORT: ADDR an IP "
+		die(2, "bad listen address %s (want ADDR:PORT: ADDR an IP "
 		    "literal, [::1] for IPv6, or localhost; PORT 0 to 65535)",
 		    spec);
 	setup_tables();

@@ -411,9 +411,9 @@ static void test_numbers(void)
 static void test_timeouts(void)
 {
 	enum { N = 8 };
-	static struct conn cs[N];
 	static struct pollfd pf[N + 2];
 	static struct conn *sc[N + 2];
+	struct conn *cs[N];
 	char got[512];
 	int i, sv[2], dense = 1;
 	ssize_t n;
@@ -426,33 +426,34 @@ static void test_timeouts(void)
 	add_slot(-1);
 	add_slot(-1);
 	for (i = 0; i < N; i++) {   /* as conn_open() does it */
-		cs[i].fd = -1;
-		cs[i].list = T_NONE;
-		cs[i].slot = add_slot(-1);
-		slot_conn[cs[i].slot] = &cs[i];
+		cs[i] = calloc(1, sizeof *cs[i]);
+		cs[i]->fd = -1;
+		cs[i]->list = T_NONE;
+		cs[i]->slot = add_slot(-1);
+		slot_conn[cs[i]->slot] = cs[i];
 		nconns++;
 		now_ms = 100000 + i * 10;
-		list_enter(&cs[i], T_IDLE);
+		list_enter(cs[i], T_IDLE);
 	}
 	now_ms = 100000 + IDLE_TIMEOUT_MS - 100;
 	expect(poll_timeout() == 100, "poll() waits for the nearest deadline");
 	now_ms = 100000 + IDLE_TIMEOUT_MS + 25;
 	expire_timeouts();
-	expect(nconns == N - 3 && list_head[T_IDLE].next == &cs[3],
+	expect(nconns == N - 3 && list_head[T_IDLE].next == cs[3],
 	    "expiry closes exactly those past their deadline, oldest first");
 	for (i = 2; i < nslots; i++)
 		dense &= slot_conn[i]->slot == i && slot_conn[i]->fd == -1;
 	expect(dense && nslots == N - 3 + 2, "pfds[] stays dense");
-	list_enter(&cs[3], T_IDLE);
-	expect(list_head[T_IDLE].prev == &cs[3] && list_head[T_IDLE].next == &cs[4],
+	list_enter(cs[3], T_IDLE);
+	expect(list_head[T_IDLE].prev == cs[3] && list_head[T_IDLE].next == cs[4],
 	    "a restarted timeout moves to the tail");
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0) {
-		cs[4].fd = sv[0];
-		cs[4].buf = malloc(sizeof *cs[4].buf);
-		memcpy(cs[4].buf->in, "GET /v2/ HT", 11);
-		cs[4].buf->len = 11;
-		list_enter(&cs[4], T_HEAD);
+		cs[4]->fd = sv[0];
+		cs[4]->buf = malloc(sizeof *cs[4]->buf);
+		memcpy(cs[4]->buf->in, "GET /v2/ HT", 11);
+		cs[4]->buf->len = 11;
+		list_enter(cs[4], T_HEAD);
 		now_ms += HEAD_TIMEOUT_MS;
 		expire_timeouts();
 		n = read(sv[1], got, sizeof got - 1);
