@@ -59,6 +59,11 @@ check_408() {
 		-a "${ms:-0}" -le $((HT_MS + 2000))
 	check "head timeout: the 408 has Connection: close and a Content-Length that is its body's, then the server closes" \
 		framed_408 || diag <"$T/408.out"
+	# like every response, the 408 carries Date (RFC 9110 6.6.1), an
+	# IMF-fixdate in GMT
+	check "head timeout: the 408 carries Date (IMF-fixdate)" grep -qE \
+		'^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$' \
+		"$T/408.head"
 }
 if start "$T/408.log" "$Q" -q -l 127.0.0.1:0; then
 	probe_408 "${ADDR##*:}" &
