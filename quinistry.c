@@ -101,6 +101,7 @@
 #define MAX_RESPONSE_HEAD 1024  /* ours are under 600 bytes */
 #define LOG_BUF (64 * 1024)     /* log lines gathered per loop pass */
 #define LOG_TARGET_MAX 200      /* longer targets are shortened in the log */
+#define LOG_UA_MAX 120          /* and so are User-Agents */
 #define MAX_SELF (64 * 1024 * 1024) /* a larger executable is not us */
 /* Layer bodies this long go by sendfile(): pages passed, not copied */
 #define SENDFILE_MIN (16 * 1024)
@@ -159,8 +160,8 @@ struct reqinfo {
 	int keep;                   /* keep the connection open afterwards */
 	int has_body;
 	int accept_oci, accept_docker;
-	const char *range, *if_none_match, *if_range;
-	size_t range_len, inm_len, if_range_len;
+	const char *range, *if_none_match, *if_range, *ua;
+	size_t range_len, inm_len, if_range_len, ua_len;
 	/* counted while reading the fields */
 	int hosts, lengths, te, conn_close, conn_keep, have_accept;
 	uint64_t clen;
@@ -187,6 +188,7 @@ struct iobuf {
 	char out[MAX_RESPONSE_HEAD];
 	char log_method[MAX_METHOD + 1];    /* for the log line, kept until */
 	char log_target[LOG_TARGET_MAX + 4]; /* the response is out */
+	char log_ua[4 * LOG_UA_MAX + 8];
 	const char *log_what;
 	int log_status;
 	char in[MAX_HEAD];
@@ -203,6 +205,7 @@ struct conn {
 		struct sockaddr_in6 v6;
 	} peer;
 	int64_t since;              /* when the current timeout began, ms */
+	int64_t start_us;           /* the request's first byte, for the log */
 	struct conn *prev, *next;   /* its timeout list */
 	struct iobuf *buf;
 	size_t out_len, out_off;    /* response head in buf->out */
@@ -228,7 +231,7 @@ static struct object objects[OBJ_COUNT];
 static int opt_quiet;
 static long opt_max_conns = DEFAULT_MAX_CONNS;
 
-static int64_t now_ms;              /* monotonic, cached once per pass */
+static int64_t now_ms, now_us;      /* monotonic, cached once per pass */
 static time_t now_wall;             /* for Date and the log */
 static char date_field[64];
 static size_t date_len;
@@ -244,7 +247,7 @@ static int64_t list_timeout[T_NONE] = {
 static int listen_fd = -1;
 static int64_t accept_resume;       /* listener paused until then (0: not) */
 static int sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested; /* the signal's number */
 
 static char log_buf[LOG_BUF];
 static size_t log_len;
@@ -324,7 +327,8 @@ static void update_clock(void)
 	struct tm tm;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	now_ms = now_us / 1000;
 	if (t == now_wall && date_len)
 		return;
 	now_wall = t;
@@ -412,32 +416,48 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* "1.2.3.4:5" or "[::1]:5" */
+/* "1.2.3.4:5" or "[::1]:5"; an IPv4 client of [::] as IPv4 */
 static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
 {
 	const struct sockaddr_in6 *a6 = (const void *)sa;
 	const struct sockaddr_in *a4 = (const void *)sa;
 	int v6 = sa->sa_family == AF_INET6;
+	int mapped = v6 && IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
 	char ip[INET6_ADDRSTRLEN] = "?";
 
-	inet_ntop(sa->sa_family, v6 ? (const void *)&a6->sin6_addr :
-	    (const void *)&a4->sin_addr, ip, sizeof ip);
-	snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", ip,
+	inet_ntop(mapped ? AF_INET : sa->sa_family, mapped ?
+	    (const void *)&a6->sin6_addr.s6_addr[12] : v6 ?
+	    (const void *)&a6->sin6_addr : (const void *)&a4->sin_addr, ip,
+	    sizeof ip);
+	snprintf(out, cap, v6 && !mapped ? "[%s]:%u" : "%s:%u", ip,
 	    ntohs(v6 ? a6->sin6_port : a4->sin_port));
 }
 
-/* Copy untrusted text into a log field: printable ASCII only, shortened. */
-static void log_copy(char *dst, size_t cap, const char *src, size_t n)
+/* Untrusted text for the log, so that no client can forge or split a
+ * line: quoted, '"' and '\' escaped, other bytes outside printable ASCII
+ * as \xNN, shortened to max bytes of input; unquoted, spaces are '?' too
+ * and nothing is "-". */
+static void log_text(char *dst, size_t cap, const char *src, size_t n,
+    size_t max, int quote)
 {
-	size_t i, max = cap - 4;
+	size_t i, o = 0;
 
-	for (i = 0; i < n && i < max; i++)
-		dst[i] = src[i] > 0x20 && src[i] < 0x7f ? src[i] : '?';
-	if (n > max)
-		i += (size_t)snprintf(dst + i, 4, "...");
-	if (i == 0)
-		dst[i++] = '-';
-	dst[i] = '\0';
+	dst[o++] = quote ? '"' : '\0';
+	o -= !quote;
+	for (i = 0; i < n && i < max && o + 8 < cap; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		if (!quote)
+			dst[o++] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
+		else if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(dst + o, cap - o, "\\%c", ch);
+		else if (ch < 0x20 || ch > 0x7e)
+			o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", ch);
+		else
+			dst[o++] = (char)ch;
+	}
+	o += (size_t)snprintf(dst + o, cap - o, "%s%s", i < n ? "..." : "",
+	    quote ? "\"" : o == 0 ? "-" : "");
 }
 
 static void log_flush(void)
@@ -446,30 +466,46 @@ static void log_flush(void)
 	log_len = 0;
 }
 
-/* One line per request, gathered and written once per loop pass */
-static void log_request(const struct conn *c, uint64_t bytes)
+/* A line for the log, gathered and written once per loop pass */
+static void log_printf(const char *fmt, ...)
 {
-	const struct iobuf *b = c->buf;
-	char addr[64], line[LOG_TARGET_MAX + 200];
-	struct tm tm;
+	char line[LOG_TARGET_MAX + 4 * LOG_UA_MAX + 256];
+	va_list ap;
 	int n;
 
-	if (opt_quiet || !b)
-		return;
-	gmtime_r(&now_wall, &tm);
-	format_addr(&c->peer.sa, addr, sizeof addr);
-	n = snprintf(line, sizeof line,
-	    "%04d-%02d-%02dT%02d:%02d:%02dZ %s %s %s %d %llu %s\n",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, addr, b->log_method, b->log_target,
-	    b->log_status, (unsigned long long)bytes, b->log_what);
-	if (n < 0)
-		return;
-	n = (size_t)n < sizeof line ? n : (int)sizeof line - 1;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	n = n < 0 ? 0 : (size_t)n < sizeof line ? n : (int)sizeof line - 1;
 	if ((size_t)n > sizeof log_buf - log_len)
 		log_flush();
 	memcpy(log_buf + log_len, line, (size_t)n);
 	log_len += (size_t)n;
+}
+
+/* One line per request: time (UTC, ms), client, method, target, status,
+ * body bytes sent, the time from its first byte to our last, what was
+ * served, and the User-Agent. */
+static void log_request(const struct conn *c, uint64_t bytes)
+{
+	const struct iobuf *b = c->buf;
+	struct timespec wall, mono;
+	char addr[64];
+	struct tm tm;
+
+	if (opt_quiet || !b)
+		return;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	gmtime_r(&wall.tv_sec, &tm);
+	format_addr(&c->peer.sa, addr, sizeof addr);
+	log_printf("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s %s %d %llu "
+	    "%.3fms %s %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000000, addr,
+	    b->log_method, b->log_target, b->log_status,
+	    (unsigned long long)bytes, ((double)mono.tv_sec * 1e6 +
+	    (double)mono.tv_nsec / 1e3 - (double)c->start_us) / 1e3,
+	    b->log_what, b->log_ua);
 }
 
 /* ==== The image ====
@@ -596,8 +632,8 @@ static void set_object(int i, const char *what, const char *type,
 
 /* Docker schema 2 and OCI: one image in two vocabularies; mediaType is the
  * Content-Type each is served with (skopeo checks it) */
-static void build_manifest(int obj, char *out, const char *type,
-    const char *config_type, const char *layer_type)
+static void build_manifest(int obj, const char *what, char *out,
+    const char *type, const char *config_type, const char *layer_type)
 {
 	size_t n = json_fmt(out, MAX_JSON,
 	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
@@ -607,7 +643,7 @@ static void build_manifest(int obj, char *out, const char *type,
 	    objects[OBJ_CONFIG].digest, layer_type, layer_len,
 	    objects[OBJ_LAYER].digest);
 
-	set_object(obj, "manifest", type, out, n);
+	set_object(obj, what, type, out, n);
 }
 
 /* The small fixed answers. */
@@ -646,10 +682,10 @@ static void build_image(void)
 	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
 	    objects[OBJ_LAYER].digest);
 	set_object(OBJ_CONFIG, "config", MT_BLOB, config_json, n);
-	build_manifest(OBJ_DOCKER, docker_json, MT_DOCKER,
+	build_manifest(OBJ_DOCKER, "docker-manifest", docker_json, MT_DOCKER,
 	    "application/vnd.docker.container.image.v1+json",
 	    "application/vnd.docker.image.rootfs.diff.tar");
-	build_manifest(OBJ_OCI, oci_json, MT_OCI,
+	build_manifest(OBJ_OCI, "oci-manifest", oci_json, MT_OCI,
 	    "application/vnd.oci.image.config.v1+json",
 	    "application/vnd.oci.image.layer.v1.tar");
 	for (i = 0; i < sizeof fixed_objects / sizeof fixed_objects[0]; i++)
@@ -873,7 +909,7 @@ static const struct method {
 /* The fields we act on; names are case-insensitive (RFC 9110 5.1). */
 enum {
 	F_HOST, F_CONTENT_LENGTH, F_TRANSFER_ENCODING, F_CONNECTION, F_ACCEPT,
-	F_RANGE, F_IF_NONE_MATCH, F_IF_RANGE, F_OTHER
+	F_RANGE, F_IF_NONE_MATCH, F_IF_RANGE, F_USER_AGENT, F_OTHER
 };
 static const struct field {
 	const char *name;
@@ -887,6 +923,7 @@ static const struct field {
 	[F_RANGE] = { S("range") },
 	[F_IF_NONE_MATCH] = { S("if-none-match") },
 	[F_IF_RANGE] = { S("if-range") },
+	[F_USER_AGENT] = { S("user-agent") },
 };
 
 static int field_id(const char *name, size_t n)
@@ -1039,6 +1076,10 @@ static enum status read_field(const struct header *h, struct reqinfo *f)
 	case F_IF_RANGE:
 		f->if_range = v;
 		f->if_range_len = n;
+		break;
+	case F_USER_AGENT:
+		f->ua = v;
+		f->ua_len = n;
 		break;
 	}
 	return S_OK;
@@ -1569,6 +1610,19 @@ static void conn_close(struct conn *c)
 	nconns--;
 }
 
+/* A client that speaks TLS to the plain port (docker does, to any host
+ * it is not told is plain HTTP) gets a 400 and the operator a hint. */
+static void log_tls(struct conn *c)
+{
+	char addr[64];
+
+	c->buf->log_what = "tls-handshake";
+	format_addr(&c->peer.sa, addr, sizeof addr);
+	if (!opt_quiet)
+		log_printf("quinistry: %s: TLS handshake on the plain HTTP port: "
+		    "configure the client for HTTP\n", addr);
+}
+
 /* A parsed request (used < 0: a failure) into c's response */
 static void conn_respond(struct conn *c, long used, const struct request *rq)
 {
@@ -1600,10 +1654,14 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 	    c->body >= layer && c->body < layer + layer_len;
 	b->log_status = statuses[r.st].code;
 	b->log_what = statuses[r.st].body ? "error" : r.obj->what;
-	log_copy(b->log_method, sizeof b->log_method, used < 0 ? "" :
-	    rq->method, used < 0 ? 0 : rq->method_len);
-	log_copy(b->log_target, sizeof b->log_target, used < 0 ? "" :
-	    rq->target, used < 0 ? 0 : rq->target_len);
+	log_text(b->log_method, sizeof b->log_method, used < 0 ? "" :
+	    rq->method, used < 0 ? 0 : rq->method_len, MAX_METHOD, 0);
+	log_text(b->log_target, sizeof b->log_target, used < 0 ? "" :
+	    rq->target, used < 0 ? 0 : rq->target_len, LOG_TARGET_MAX, 0);
+	log_text(b->log_ua, sizeof b->log_ua, ri.ua ? ri.ua : "", ri.ua_len,
+	    LOG_UA_MAX, ri.ua != NULL);
+	if (used < 0 && b->len > 1 && b->in[0] == 0x16 && b->in[1] == 0x03)
+		log_tls(c); /* a TLS record: handshake, version 3.x */
 	used = used < 0 ? (long)b->len : used;
 	b->len -= (size_t)used;
 	memmove(b->in, b->in + used, b->len);
@@ -1648,8 +1706,10 @@ static int conn_read(struct conn *c)
 		conn_close(c);
 		return 0;
 	}
-	if (c->list != T_HEAD)
-		list_enter(c, T_HEAD); /* the head's clock starts */
+	if (c->list != T_HEAD) { /* the head's clock starts */
+		list_enter(c, T_HEAD);
+		c->start_us = now_us;
+	}
 	c->buf->len += (size_t)n;
 	return conn_parse(c);
 }
@@ -1723,6 +1783,7 @@ static int conn_send(struct conn *c)
 	}
 	if (c->buf->len) { /* pipelined: the next head may be whole */
 		list_enter(c, T_HEAD);
+		c->start_us = now_us;
 		return conn_parse(c);
 	}
 	c->state = C_READ;
@@ -1780,7 +1841,7 @@ static void on_signal(int sig)
 	char ch = (char)sig;
 	ssize_t w;
 
-	stop_requested = 1;
+	stop_requested = sig;
 	w = write(sig_pipe[1], &ch, 1); /* full: a wake-up is pending */
 	(void)w;
 	errno = saved;
@@ -1878,6 +1939,7 @@ static void expire_timeouts(void)
  * kernel delivers SIGTERM only because we handle it. */
 static void begin_shutdown(void)
 {
+	long idle = nconns;
 	int i;
 
 	close(listen_fd);
@@ -1888,6 +1950,9 @@ static void begin_shutdown(void)
 		else
 			conn_close(slot_conn[i]);
 	}
+	log_printf("quinistry: %s: stopping; %ld idle connections closed, %ld "
+	    "responses have %d ms to finish\n", stop_requested == SIGINT ?
+	    "SIGINT" : "SIGTERM", idle - nconns, nconns, SHUTDOWN_GRACE_MS);
 }
 
 /* The ready connections, top down, so that a close, which moves the last
@@ -1948,6 +2013,8 @@ static void serve(void)
 		expire_timeouts();
 		log_flush();
 	}
+	log_printf("quinistry: stopped; %ld connections cut at the end of the "
+	    "grace\n", nconns);
 	for (i = nslots - 1; i >= 2; i--)
 		conn_close(slot_conn[i]);
 	log_flush();
@@ -1968,8 +2035,9 @@ static void usage(FILE *f)
 	    "A Docker registry quine: serves its own executable as the image\n"
 	    "quinistry:latest over the registry pull protocol (OCI distribution\n"
 	    "spec v1.1, Docker Registry HTTP API V2).\n\n"
-	    "  -l, --listen ADDR:PORT  address to listen on (default 0.0.0.0:8080):\n"
-	    "                          an IP literal ([::] for IPv6) or localhost;\n"
+	    "  -l, --listen ADDR:PORT  address to listen on (default [::]:8080),\n"
+	    "                          IPv6 and IPv4; ADDR an IP literal ([::1]\n"
+	    "                          for IPv6) or localhost;\n"
 	    "                          without -l, PORT=N in the environment sets\n"
 	    "                          the port; port 0 picks a free one\n"
 	    "  -c, --max-conns N       connections, 1 to %d (default %d); when\n"
@@ -2040,8 +2108,7 @@ static int parse_listen(const char *arg, struct sockaddr_storage *ss,
  * not by a segment of its own (RFC 9293 3.8.6.3 allows the delay;
  * limits.sh counts the segments). A client that sends a head in two writes
  * without TCP_NODELAY then waits ~40 ms; curl and Go clients set it. */
-static void open_listener(const char *spec, const struct sockaddr_storage *ss,
-    socklen_t sl)
+static int open_listener(const struct sockaddr_storage *ss, socklen_t sl)
 {
 	static const int one = 1, zero = 0, sndbuf = SNDBUF_BYTES;
 	static const int defer = DEFER_ACCEPT_S;
@@ -2060,9 +2127,10 @@ static void open_listener(const char *spec, const struct sockaddr_storage *ss,
 	}
 	if (fd < 0 || bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
 	    listen(fd, LISTEN_BACKLOG) < 0)
-		die(1, "cannot listen on %s: %s", spec, strerror(errno));
+		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
 	listen_fd = fd;
+	return 0;
 }
 
 /* Room for as many connections as asked: the soft descriptor limit raised
@@ -2204,7 +2272,7 @@ static void print_banner(void)
 
 int main(int argc, char **argv)
 {
-	const char *env_port = getenv("PORT"), *spec;
+	const char *port = getenv("PORT"), *spec;
 	int exporting = argc > 1 && strcmp(argv[1], "export") == 0;
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
@@ -2217,16 +2285,27 @@ int main(int argc, char **argv)
 	build_image();
 	if (exporting)
 		return cmd_export(spec);
-	if (!spec && env_port && parse_num(env_port, 0, 65535) < 0)
-		die(2, "bad PORT %s (want 0 to 65535)", env_port);
-	snprintf(buf, sizeof buf, "0.0.0.0:%s", env_port ? env_port : "8080");
-	spec = spec ? spec : buf;
-	if (parse_listen(spec, &ss, &sl))
+	if (!spec && port && parse_num(port, 0, 65535) < 0)
+		die(2, "bad PORT %s (want 0 to 65535)", port);
+	port = port ? port : "8080";
+	snprintf(buf, sizeof buf, "[::]:%s", port);
+	if (parse_listen(spec ? spec : buf, &ss, &sl))
 		die(2, "bad listen address %s (want ADDR:PORT: ADDR an IP "
 		    "literal, [::1] for IPv6, or localhost; PORT 0 to 65535)",
 		    spec);
 	setup_tables();
-	open_listener(spec, &ss, sl);
+	/* By default both IPv6 and IPv4; a kernel without IPv6 gets IPv4. */
+	if (open_listener(&ss, sl) && !spec && (errno == EAFNOSUPPORT ||
+	    errno == EADDRNOTAVAIL)) {
+		fprintf(stderr, "quinistry: no IPv6 here (%s): listening on "
+		    "IPv4 only\n", strerror(errno));
+		snprintf(buf, sizeof buf, "0.0.0.0:%s", port);
+		parse_listen(buf, &ss, &sl);
+		open_listener(&ss, sl);
+	}
+	if (listen_fd < 0)
+		die(1, "cannot listen on %s: %s", spec ? spec : buf,
+		    strerror(errno));
 	print_banner();
 	setup_runtime();
 	serve();

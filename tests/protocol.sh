@@ -292,10 +292,10 @@ check "absolute-form request-target: 200" bash -c "echo '$out' | grep -q '^HTTP/
 
 # --- the log
 sleep 0.2
-check "log line: time, client, method, target, status, bytes, what" \
-	grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z 127\.0\.0\.1:[0-9]+ GET /v2/quinistry/manifests/latest 200 $(stat -c %s "$T/docker.json") manifest$" "$T/log"
-check "log line for a layer" grep -qE " GET /v2/quinistry/blobs/$LAYER 200 $SIZE layer$" "$T/log"
-check "log line for an error" grep -qE " GET /v2/quinistry/manifests/v1 404 [0-9]+ error$" "$T/log"
+check "log line: time (ms), client, method, target, status, bytes, duration, what, User-Agent" \
+	grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z 127\.0\.0\.1:[0-9]+ GET /v2/quinistry/manifests/latest 200 $(stat -c %s "$T/docker.json") [0-9]+\.[0-9]{3}ms docker-manifest \"curl/[^\"]*\"$" "$T/log"
+check "log line for a layer" grep -qE " GET /v2/quinistry/blobs/$LAYER 200 $SIZE [0-9.]+ms layer \"" "$T/log"
+check "log line for an error" grep -qE " GET /v2/quinistry/manifests/v1 404 [0-9]+ [0-9.]+ms error \"" "$T/log"
 
 # --- shutdown (the binary is PID 1 in its container). At SIGTERM the idle
 # keep-alive connections close at once and a response under way finishes;
@@ -379,7 +379,7 @@ sleep 0.2
 check "-q: no request log lines" bash -c "! grep -q ' GET /v2/ ' '$T/log2'"
 PORT=0 "$Q" 2>"$T/log3" & PIDS+=($!)
 sleep 0.3
-check "PORT environment variable sets the port (0.0.0.0)" grep -q '^quinistry: listening on 0\.0\.0\.0:' "$T/log3"
+check "PORT environment variable sets the port ([::], IPv6 and IPv4)" grep -q '^quinistry: listening on \[::\]:' "$T/log3"
 PORT=x "$Q" 2>/dev/null; rc=$?
 check "bad PORT: exit 2" test $rc = 2
 if command -v cc >/dev/null; then
