@@ -19,6 +19,8 @@ export LC_ALL=C # the log is bytes; grep must not read them as UTF-8
 
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 DUR='[0-9]+\.[0-9]{3}ms'
+# no User-Agent: an unquoted - (a UA "-" is quoted like any other)
+NO_UA=-
 # a whole request line: the UA quoted (every '"' and '\' in it escaped) or -
 LINE="^$TS [^ ]+ [^ ]+ [^ ]+ [0-9]{3} [0-9]+ $DUR [a-z-]+ "'("([^"\\]|\\.)*"|-)$'
 BANNER='serving quinistry:latest|listening on'
@@ -207,9 +209,9 @@ bytes, duration, docker-manifest, UA" \
 	fetch ops/error $m/v9
 	logged ops/error "a 404 -> error" "GET $m/v9 404 $BYTES $DUR error"
 	fetch '' /v2/ # curl -A '' sends no User-Agent
-	wait_for "$LOG" " base -$"
+	wait_for "$LOG" " base $NO_UA$"
 	check "log: no User-Agent: an unquoted -" \
-		grep -qE "^$TS 127\.0\.0\.1:[0-9]+ GET /v2/ 200 2 $DUR base -$" "$LOG"
+		grep -qE "^$TS 127\.0\.0\.1:[0-9]+ GET /v2/ 200 2 $DUR base $NO_UA$" "$LOG"
 	fetch ops/long "/v2/$(times a 296)"
 	logged ops/long "a 300-byte target: its first 200 bytes and ..." \
 		"GET /v2/a{196}\.\.\. 404 $BYTES $DUR error"
@@ -252,7 +254,7 @@ one_escaped_line() { # WANT: the hostile UA's line, as one line, escaped
 }
 refused_unlogged() { # K: the K-th 400 without a UA is logged, no "layer-"
 	head -n 1 "$T/resp" | grep -q "^HTTP/1.1 400" &&
-		wait_for "$LOG" "^$TS [^ ]+ - - 400 [0-9]+ $DUR error -$" "$1" &&
+		wait_for "$LOG" "^$TS [^ ]+ - - 400 [0-9]+ $DUR error $NO_UA$" "$1" &&
 		! grep -q "layer-" "$LOG"
 }
 
@@ -278,6 +280,9 @@ hostile_ua() {
 		SENT=$((SENT + 1)) k=$((k + 1))
 		check "log: a UA with $got: 400, one line, none of its text" refused_unlogged $k
 	done
+	ua_get - >/dev/null
+	wait_for "$LOG" ' base "-"$'
+	check "log: a User-Agent \"-\" is quoted, unlike none" grep -qE ' base "-"$' "$LOG"
 	ua_get "$(times U 300)" >/dev/null
 	ua_get "$(times V 120)" >/dev/null
 	ua_get "$(times '\\xff' 300)" >/dev/null
@@ -291,7 +296,7 @@ hostile_ua() {
 
 two_tls_lines() {
 	[ "$(grep -c "$TLS_HINT" "$LOG")" = 2 ] &&
-		[ "$(grep -cE " tls-handshake -$" "$LOG")" = 2 ]
+		[ "$(grep -cE " tls-handshake $NO_UA$" "$LOG")" = 2 ]
 }
 
 # A TLS ClientHello (a handshake record, version 3.x) on the plain port
@@ -305,12 +310,12 @@ tls_check() {
 	port=$(sed -n "s/^quinistry: 127\.0\.0\.1:\([0-9]*\): $TLS_HINT\$/\1/p" "$LOG")
 	check "tls: logged 'quinistry: 127.0.0.1:${port:-?}: $TLS_HINT'" test -n "$port"
 	check "tls: its request line says tls-handshake (the same client)" \
-		grep -qE "^$TS 127\.0\.0\.1:${port:-x} - - 400 [0-9]+ $DUR tls-handshake -$" "$LOG"
+		grep -qE "^$TS 127\.0\.0\.1:${port:-x} - - 400 [0-9]+ $DUR tls-handshake $NO_UA$" "$LOG"
 	# curl's own ClientHello, and a plain bad request that is no TLS
 	curl -sk -m 3 -o /dev/null "https://$ADDR/v2/"
 	raw "$ADDR" 'HELLO\r\n\r\n' >/dev/null
 	SENT=$((SENT + 2))
-	wait_for "$LOG" "^$TS [^ ]+ - - 400 [0-9]+ $DUR error -$" 3
+	wait_for "$LOG" "^$TS [^ ]+ - - 400 [0-9]+ $DUR error $NO_UA$" 3
 	check "tls: curl https:// is logged as a TLS handshake too; a bad request that is no TLS is not" \
 		two_tls_lines
 }
