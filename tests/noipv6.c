@@ -29,7 +29,7 @@
 /* System call numbers depend on the ABI, so the filter checks that the
  * call comes through the ABI this program was built for. */
 #if defined(__x86_64__) && defined(__ILP32__)
-#define OUR_ARCH 0 /* x32: its numbers carry __X32_SYSCALL_BIT; not handled */
+#define OUR_ARCH 0 /* x32 */
 #elif defined(__x86_64__)
 #define OUR_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
@@ -46,6 +46,15 @@
 #define SECCOMP_RET_KILL_PROCESS SECCOMP_RET_KILL
 #endif
 
+/* x86_64 also takes x32 calls, numbered from __X32_SYSCALL_BIT up, under
+ * the same audit arch: they are stopped too. Elsewhere no call number
+ * reaches this bound. */
+#ifdef __X32_SYSCALL_BIT
+#define FOREIGN_NR __X32_SYSCALL_BIT
+#else
+#define FOREIGN_NR 0xffffffffU
+#endif
+
 /* The low 32 bits of args[0] (the int domain): where they sit in the u64 */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define ARG0_LOW (offsetof(struct seccomp_data, args[0]) + 4)
@@ -56,20 +65,22 @@
 static int install_filter(void)
 {
 	struct sock_filter code[] = {
-		/* another ABI: its call numbers mean other calls; stop */
+		/* 0-3: another ABI's call numbers mean other calls: stop */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 		    offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OUR_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		/* socket(AF_INET6, ...): no such family here */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OUR_ARCH, 0, 7),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 		    offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, FOREIGN_NR, 5, 0),
+		/* 4-7: socket(AF_INET6, ...): no such family here */
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K,
 		    SECCOMP_RET_ERRNO | (EAFNOSUPPORT & SECCOMP_RET_DATA)),
+		/* 8: anything else goes through; 9: the stop */
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 	};
 	struct sock_fprog prog;
 

@@ -343,7 +343,10 @@ strace_suite() {
 	have strace || { missing "log: one write per loop pass" "strace not installed"; return; }
 	start "$T/st.log" strace -qq -o "$T/strace" -e trace=write "$Q" -l 127.0.0.1:0 ||
 		{ nok "log: the server starts under strace"; return 1; }
+	# strace running a command blocks SIGTERM (its -I3): the clean-up
+	# stops the server itself, and strace ends with it
 	pid=$(pgrep -P "$SPID" | head -n 1)
+	[ -n "$pid" ] && PIDS+=("$pid")
 	{
 		times 'GET /v2/ HTTP/1.1\r\nHost: x\r\nUser-Agent: burst\r\n\r\n' 49
 		printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\nUser-Agent: burst\r\n%s\r\n\r\n' \
