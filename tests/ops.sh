@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=tests/lib.sh
 . tests/lib.sh
 export LC_ALL=C # the log is bytes; grep must not read them as UTF-8
+export TZ=Asia/Kathmandu # UTC+05:45: a log in local time would show
 
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 DUR='[0-9]+\.[0-9]{3}ms'
