@@ -1723,30 +1723,37 @@ static int conn_read(struct conn *c)
 	return conn_parse(c);
 }
 
-/* One system call: head and body by sendmsg(), or the layer by sendfile() */
+/* One system call: the head and body by sendmsg(), one piece of them by
+ * send() (the kernel's shorter path: `make bench` 2026-12-01, server CPU
+ * per HEAD 10.6-11.4 us with sendmsg(), 10.0-10.3 us with send()), or the
+ * layer by sendfile() once the head is out. MSG_MORE: a head before
+ * sendfile() leaves with the body's first bytes, and the last response
+ * before our close with the FIN (RFC 9293 3.6 lets a FIN ride on data;
+ * limits.sh counts the segments). `make bench` (2026-11-30): server CPU
+ * per new connection 111-155 ticks per run with it, 137-188 without. */
 static ssize_t send_some(struct conn *c)
 {
+	int more = c->zero_copy || !c->keep ? MSG_MORE : 0;
+	size_t head = c->out_len - c->out_off, body = c->body_len - c->body_off;
 	struct iovec iov[2];
 	struct msghdr mh;
 	off_t at;
 
-	if (c->zero_copy && c->out_off == c->out_len) {
+	if (c->zero_copy && head == 0) {
 		at = (off_t)(c->body - layer + c->body_off);
-		return sendfile(c->fd, layer_fd, &at, c->body_len - c->body_off);
+		return sendfile(c->fd, layer_fd, &at, body);
 	}
+	if (c->zero_copy || body == 0 || head == 0)
+		return head ? send(c->fd, c->buf->out + c->out_off, head, more) :
+		    send(c->fd, c->body + c->body_off, body, more);
 	memset(&mh, 0, sizeof mh);
 	mh.msg_iov = iov;
-	iov[0].iov_base = c->buf->out + c->out_off;
-	iov[0].iov_len = c->out_len - c->out_off;
-	iov[1].iov_base = (void *)(c->body + c->body_off);
-	iov[1].iov_len = c->zero_copy ? 0 : c->body_len - c->body_off;
 	mh.msg_iovlen = 2;
-	/* MSG_MORE: a head followed by sendfile() leaves with the body's
-	 * first bytes, and the last response before our close leaves with
-	 * the FIN (RFC 9293 3.6 lets a FIN ride on data; limits.sh counts
-	 * the segments). `make bench` (2026-11-30): server CPU per new
-	 * connection 111-155 ticks per run with it, 137-188 without. */
-	return sendmsg(c->fd, &mh, c->zero_copy || !c->keep ? MSG_MORE : 0);
+	iov[0].iov_base = c->buf->out + c->out_off;
+	iov[0].iov_len = head;
+	iov[1].iov_base = (void *)(c->body + c->body_off);
+	iov[1].iov_len = body;
+	return sendmsg(c->fd, &mh, more);
 }
 
 /* 1 when all is out, 0 if the socket is full, -1 on error */
@@ -2124,21 +2131,23 @@ static int open_listener(const struct sockaddr_storage *ss, socklen_t sl)
 	static const int one = 1, zero = 0, sndbuf = SNDBUF_BYTES;
 	static const int defer = DEFER_ACCEPT_S;
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	    SOCK_CLOEXEC, 0), saved;
 
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
-		    sizeof defer);
-		if (ss->ss_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
-			    sizeof zero);
-	}
-	if (fd < 0 || bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
-	    listen(fd, LISTEN_BACKLOG) < 0)
+	if (fd < 0)
 		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	if (bind(fd, (const struct sockaddr *)ss, sl) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
 	listen_fd = fd;
 	return 0;
