@@ -372,6 +372,10 @@ static const struct row rows[] = {
     {.name = "OPTIONS *", RQ("OPTIONS * HTTP/1.1\r\n" H "\r\n"), .st = {501}},
     {.name = "TRACE /v2/", RQ("TRACE /v2/ HTTP/1.1\r\n" H "\r\n"), .st = {501}},
     {.name = "FOO /v2/", RQ("FOO /v2/ HTTP/1.1\r\n" H "\r\n"), .st = {501}},
+    /* MAX_METHOD: a method longer than any we know is refused as soon as
+       it is seen, not after the head fills the buffer */
+    {.name = "40-byte method, nothing after it -> 501 at once",
+     RQ("ABCDEFGHIJABCDEFGHIJABCDEFGHIJABCDEFGHIJ"), .st = {501}, .conn = CLOSE},
     {.name = "CONNECT authority-form", RQ("CONNECT 127.0.0.1:80 HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n"), .st = {501}},
     {.name = "POST /v2/quinistry/blobs/uploads/ -> 405", RQ("POST /v2/quinistry/blobs/uploads/ HTTP/1.1\r\n" H "Content-Length: 0\r\n\r\n"),
      .st = {405}, .code = "UNSUPPORTED", .hdr = "Allow: GET, HEAD"},
