@@ -73,6 +73,21 @@ limit() {
 }
 # proc_field PID NAME: the (first) value of NAME in /proc/PID/status
 proc_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# wait_exit PID SECONDS: wait for PID to exit, at most SECONDS; its exit
+# status, or 124 when it had to be killed (a test must never hang)
+wait_exit() {
+	local _
+	for _ in $(seq $(($2 * 100))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.01
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1"
+		wait "$1" 2>/dev/null
+		return 124
+	fi
+	wait "$1"
+}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 ms_since() { echo $(($(now_ms) - $1)); } # ms_since T0 (a now_ms)
 

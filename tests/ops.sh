@@ -391,7 +391,7 @@ signal_case() {
 	wait_for "$T/$sig.log" "^$TS .* GET /v2/ 200 " 2
 	sleep 0.3
 	kill -"$sig" "$SPID"
-	wait "$SPID"
+	wait_exit "$SPID" 10
 	rc=$?
 	exec {a}<&- {b}<&-
 	[ "$slow" = 1 ] && exec {s}<&-

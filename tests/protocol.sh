@@ -15,7 +15,7 @@ req() {
 	local out="$T/b"; : >"$T/b"
 	# curl -I also writes the head to -o; HEAD bodies are checked raw
 	[ "$m" = HEAD ] && how=(-I) && out=/dev/null && : >"$T/b"
-	S=$(curl -s --path-as-is "${how[@]}" -o "$out" -D "$T/h" \
+	S=$(curl -s -m 10 --path-as-is "${how[@]}" -o "$out" -D "$T/h" \
 		-w '%{http_code}' "$@" "http://$ADDR$p")
 	tr -d '\r' <"$T/h" >"$T/h2" && mv "$T/h2" "$T/h"
 }
@@ -343,7 +343,7 @@ t0=${EPOCHREALTIME/./}
 kill -TERM "$SPID"
 eof_at 8 "$T/busy"
 exec 5<&- 6<&- 7<&- 8<&-
-wait "$SPID"; rc=$?
+wait_exit "$SPID" 10; rc=$?
 ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
 wait "${READERS[@]}"
 waits=() worst=0
