@@ -477,9 +477,12 @@ static void log_flush(void)
 }
 
 /* A line for the log, gathered and written once per loop pass */
+#define LOG_LINE (4 * (LOG_TARGET_MAX + LOG_UA_MAX) + 256)
+typedef char log_line_fits[LOG_LINE <= LOG_BUF ? 1 : -1];
+
 static void log_printf(const char *fmt, ...)
 {
-	char line[4 * (LOG_TARGET_MAX + LOG_UA_MAX) + 256];
+	char line[LOG_LINE];
 	va_list ap;
 	int n;
 
