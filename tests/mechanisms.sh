@@ -10,6 +10,17 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
 
+# layer_flood LOG N: a server of its own, and on fd 8 N pipelined GETs of
+# the layer that nobody reads
+layer_flood() {
+	start "$T/$1" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
+	L=$(sed -n 's/^  layer *\(sha256:[0-9a-f]*\).*/\1/p' "$T/$1")
+	exec 8<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}"
+	for _ in $(seq "$2"); do
+		printf 'GET /v2/quinistry/blobs/%s HTTP/1.1\r\nHost: x\r\n\r\n' "$L"
+	done >&8
+}
+
 # ---- the default idle timeout (IDLE_TIMEOUT_MS, no -t): a keep-alive
 # connection answered once and then silent is closed after it. It takes a
 # minute, so it runs in the background, like probe_408 (the same server
@@ -84,12 +95,7 @@ kill "$SPID"; wait "$SPID" 2>/dev/null
 # --- SIGTERM with a response that cannot finish (the client reads nothing):
 # it is cut at the end of the grace, and the process exits 0 then
 GRACE=$(limit SHUTDOWN_GRACE_MS 500)
-start "$T/g.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
-L=$(sed -n 's/^  layer *\(sha256:[0-9a-f]*\).*/\1/p' "$T/g.log")
-exec 8<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}"
-for _ in $(seq 40); do
-	printf 'GET /v2/quinistry/blobs/%s HTTP/1.1\r\nHost: x\r\n\r\n' "$L"
-done >&8
+layer_flood g.log 40
 sleep 0.3
 t0=$(now_ms)
 kill -TERM "$SPID"
@@ -140,12 +146,7 @@ kill "$SPID"; wait "$SPID" 2>/dev/null
 # Linux doubles), so a client that asks for much and reads nothing cannot
 # pin megabytes of kernel memory: ss shows the socket's buffer (tb)
 SB=$(limit SNDBUF_BYTES 131072)
-start "$T/sb.log" "$Q" -q -l 127.0.0.1:0 || nok "server starts"
-L=$(sed -n 's/^  layer *\(sha256:[0-9a-f]*\).*/\1/p' "$T/sb.log")
-exec 8<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}"
-for _ in $(seq 100); do
-	printf 'GET /v2/quinistry/blobs/%s HTTP/1.1\r\nHost: x\r\n\r\n' "$L"
-done >&8
+layer_flood sb.log 100
 sleep 1
 tb=$(ss -tmnH state established "( sport = :${ADDR##*:} )" | grep -o 'tb[0-9]*' | head -1)
 tb=${tb#tb}
