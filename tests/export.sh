@@ -183,6 +183,16 @@ rc=$?
 check "export: quinistry export -o F2 exits 0" [ $rc = 0 ] || diag <"$T/err"
 check "export: stdout and -o outputs are identical" cmp -s "$F" "$F2"
 check "export: output is non-empty and a multiple of 512 bytes" tar_size_ok "$F"
+# The README's examples write quinistry.tar and quinistry-oci/ in the
+# working tree: git ignores them and make clean removes them.
+if have git && git rev-parse --git-dir >/dev/null 2>&1; then
+	check "export: git ignores quinistry.tar and quinistry-oci/" \
+		bash -c "git check-ignore -q quinistry.tar && git check-ignore -q quinistry-oci/x"
+else
+	skip "export: git ignores quinistry.tar and quinistry-oci/ (not a git checkout)"
+fi
+check "export: make clean removes quinistry.tar and quinistry-oci/" \
+	bash -c "make -n clean | grep -q 'quinistry.tar' && make -n clean | grep -q 'quinistry-oci'"
 if ! server_digests; then
 	nok "export: server start-up log gives the digests"
 	exit 1
