@@ -18,11 +18,11 @@ SIZE_FLAGS = -ffunction-sections -fdata-sections -Wl,--gc-sections \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables \
 	-falign-functions=1 -falign-jumps=1 -falign-loops=1 -falign-labels=1
 
-quinistry: $(SRC) $(HDR)
+quinistry: $(SRC) $(HDR) Makefile
 	$(CC_STATIC) $(CFLAGS_STD) $(CFLAGS) $(SIZE_FLAGS) -static -s -o $@ $(SRC)
 
 # Same program with AddressSanitizer and UndefinedBehaviorSanitizer.
-quinistry-asan: $(SRC) $(HDR)
+quinistry-asan: $(SRC) $(HDR) Makefile
 	$(CC) $(CFLAGS_STD) -O1 -g -fno-omit-frame-pointer \
 	    -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ $(SRC)
 asan: quinistry-asan

@@ -17,11 +17,15 @@
  *   /v2/quinistry/blobs/<digest>           the config and the layer, ranges
  *   /v2/quinistry/tags/list?n=&last=       {"name":"quinistry","tags":[..]}
  *   /v2/_catalog?n=&last=                  {"repositories":["quinistry"]}
- *   /v2/quinistry/referrers/<digest>       an empty OCI image index
+ *   /v2/quinistry/referrers/<digest>       an OCI image index: for the
+ *                                          OCI manifest, the source artifact
+ * The binary carries its own source (quinistry.c, sha256.c, sha256.h, the
+ * Makefile), served as an OCI 1.1 artifact whose subject is the image:
+ * rebuilt with the same toolchain, it makes this binary byte for byte.
  *
  * Build: `make` (static, musl-gcc when present), then `./quinistry`, or
  * `./quinistry export > quinistry.tar` to write the image for docker load,
- * podman load or ctr images import. See README.md.
+ * podman load or ctr images import, or `./quinistry source | tar x`.
  *
  * Design: libc only, one thread, one poll() loop over every connection,
  * non-blocking sockets, HTTP/1.1 parsed by hand. Linux-specific where it
@@ -116,10 +120,13 @@
 
 /* A string literal and its length, counted by the compiler. */
 #define S(lit) (lit), (sizeof(lit) - 1)
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 enum {
 	OBJ_BASE, OBJ_DOCKER, OBJ_OCI, OBJ_CONFIG, OBJ_LAYER, OBJ_TAGS,
-	OBJ_TAGS_EMPTY, OBJ_CATALOG, OBJ_CATALOG_EMPTY, OBJ_REFERRERS, OBJ_COUNT
+	OBJ_TAGS_EMPTY, OBJ_CATALOG, OBJ_CATALOG_EMPTY, OBJ_REFERRERS,
+	OBJ_SOURCE_MANIFEST, OBJ_EMPTY, OBJ_SOURCE, OBJ_REFERRERS_SOURCE,
+	OBJ_COUNT
 };
 
 struct object {
@@ -230,7 +237,8 @@ static size_t self_len;
 static unsigned char *layer;
 static size_t layer_len;
 static int layer_fd = -1;           /* the layer in a memfd, for sendfile */
-static char config_json[MAX_JSON], docker_json[MAX_JSON], oci_json[MAX_JSON];
+static char config_json[MAX_JSON], manifest_json[3][MAX_JSON];
+static char referrers_json[MAX_JSON];
 static struct object objects[OBJ_COUNT];
 
 static int opt_quiet;
@@ -598,6 +606,51 @@ static size_t tar_pad(size_t n)
 	return (512 - n % 512) % 512;
 }
 
+struct tar_file {
+	const char *name;           /* a trailing '/' makes it a directory */
+	const void *data;
+	size_t len;
+	unsigned mode;
+};
+
+/* A whole archive in memory: each file's header, data and padding, then
+ * two zero blocks (the end of archive). */
+static unsigned char *tar_make(const struct tar_file *f, size_t n,
+    size_t *len)
+{
+	size_t i, off = 0, total = 1024;
+	unsigned char *t;
+
+	for (i = 0; i < n; i++)
+		total += 512 + f[i].len + tar_pad(f[i].len);
+	if (!(t = calloc(1, total)))
+		die(1, "out of memory");
+	for (i = 0; i < n; i++) {
+		tar_header((struct ustar *)(t + off), f[i].name, f[i].len,
+		    f[i].name[strlen(f[i].name) - 1] == '/' ? '5' : '0',
+		    f[i].mode);
+		if (f[i].len)
+			memcpy(t + off + 512, f[i].data, f[i].len);
+		off += 512 + f[i].len + tar_pad(f[i].len);
+	}
+	*len = total;
+	return t;
+}
+
+/* The build inputs, put in by the assembler from the build directory
+ * while it assembles this very file: by construction the bytes that were
+ * built. `quinistry source` writes them; the registry serves them as an
+ * artifact whose subject is the image. */
+#define EMBED(sym, file) \
+	__asm__(".section .rodata." #sym ",\"a\"\n" #sym ":\n.incbin \"" \
+	    file "\"\n" #sym "_end:\n.previous"); \
+	extern const char sym[], sym##_end[]
+EMBED(src_makefile, "Makefile");
+EMBED(src_main, "quinistry.c");
+EMBED(src_sha_c, "sha256.c");
+EMBED(src_sha_h, "sha256.h");
+#define SOURCE(name, sym) { name, sym, (size_t)(sym##_end - sym), 0644 }
+
 /* GOARCH names, as the image spec's config "architecture" asks. */
 #if defined(__x86_64__)
 #define ARCH "amd64"
@@ -620,8 +673,12 @@ static size_t tar_pad(size_t n)
 #define MT_DOCKER "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_OCI "application/vnd.oci.image.manifest.v1+json"
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define MT_EMPTY "application/vnd.oci.empty.v1+json"
 #define MT_JSON "application/json"
 #define MT_BLOB "application/octet-stream"
+/* The source artifact's type (image-spec manifest.md "artifactType") */
+#define AT_SOURCE "application/vnd.quinistry.source.v1"
 
 /* Docker-Content-Digest (distribution-spec), ETag (RFC 9110 8.8.3) */
 static void set_object(int i, const char *what, const char *type,
@@ -643,20 +700,48 @@ static void set_object(int i, const char *what, const char *type,
 	    o->ranges ? "Accept-Ranges: bytes\r\n" : "");
 }
 
-/* Docker schema 2 and OCI: one image in two vocabularies; mediaType is the
- * Content-Type each is served with (skopeo checks it) */
-static void build_manifest(int obj, const char *what, char *out,
-    const char *type, const char *config_type, const char *layer_type)
-{
-	size_t n = json_fmt(out, MAX_JSON,
-	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
-	    "\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\"},"
-	    "\"layers\":[{\"mediaType\":\"%s\",\"size\":%zu,"
-	    "\"digest\":\"%s\"}]}", type, config_type, objects[OBJ_CONFIG].len,
-	    objects[OBJ_CONFIG].digest, layer_type, layer_len,
-	    objects[OBJ_LAYER].digest);
+/* The image in two vocabularies, Docker schema 2 and OCI, and the source
+ * as an OCI 1.1 artifact (image-spec manifest.md, "Guidelines for
+ * Artifact Usage"): an artifactType, the empty config, one layer, and the
+ * OCI image manifest as its subject. mediaType is the Content-Type each
+ * is served with (skopeo checks it). */
+static const struct manifest_def {
+	int obj;
+	const char *what, *type, *artifact, *config_type;
+	int config;
+	const char *layer_type;
+	int layer, subject;         /* subject: an OCI manifest, or -1 */
+} manifest_defs[] = {
+	{ OBJ_DOCKER, "docker-manifest", MT_DOCKER, NULL,
+	    "application/vnd.docker.container.image.v1+json", OBJ_CONFIG,
+	    "application/vnd.docker.image.rootfs.diff.tar", OBJ_LAYER, -1 },
+	{ OBJ_OCI, "oci-manifest", MT_OCI, NULL,
+	    "application/vnd.oci.image.config.v1+json", OBJ_CONFIG,
+	    MT_OCI_LAYER, OBJ_LAYER, -1 },
+	{ OBJ_SOURCE_MANIFEST, "source-manifest", MT_OCI, AT_SOURCE, MT_EMPTY,
+	    OBJ_EMPTY, MT_OCI_LAYER, OBJ_SOURCE, OBJ_OCI },
+};
 
-	set_object(obj, what, type, out, n);
+/* A descriptor (image-spec descriptor.md): mediaType, size, digest */
+#define DESC "{\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\"}"
+
+static void build_manifest(const struct manifest_def *m, char *out)
+{
+	const struct object *c = &objects[m->config], *l = &objects[m->layer];
+	char artifact[128] = "", subject[256] = "";
+	size_t n;
+
+	if (m->artifact)
+		snprintf(artifact, sizeof artifact, "\"artifactType\":\"%s\",",
+		    m->artifact);
+	if (m->subject >= 0)
+		snprintf(subject, sizeof subject, ",\"subject\":" DESC, MT_OCI,
+		    objects[m->subject].len, objects[m->subject].digest);
+	n = json_fmt(out, MAX_JSON, "{\"schemaVersion\":2,\"mediaType\":\"%s\","
+	    "%s\"config\":" DESC ",\"layers\":[" DESC "]%s}", m->type, artifact,
+	    m->config_type, c->len, c->digest, m->layer_type, l->len,
+	    l->digest, subject);
+	set_object(m->obj, m->what, m->type, out, n);
 }
 
 /* The small fixed answers. */
@@ -671,19 +756,25 @@ static const struct fixed {
 	{ OBJ_CATALOG_EMPTY, "catalog", MT_JSON, "{\"repositories\":[]}" },
 	{ OBJ_REFERRERS, "referrers", MT_INDEX,
 	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_INDEX "\",\"manifests\":[]}" },
+	/* image-spec manifest.md "Guidance for an Empty Descriptor" */
+	{ OBJ_EMPTY, "empty-config", MT_BLOB, "{}" },
 };
 
-/* The layer: "quinistry", 0755, two zero blocks. The config (image-spec
- * config.md) runs it as nobody; diff_ids names the uncompressed layer. */
+/* The layer holds "quinistry", 0755. The config (image-spec config.md)
+ * runs it as nobody; diff_ids names the uncompressed layer. The source
+ * tar has the layer's fixed metadata, so its digests too are a function
+ * of the binary alone. */
 static void build_image(void)
 {
+	struct tar_file bin = { "quinistry", self_bin, self_len, 0755 };
+	struct tar_file src[] = {
+		SOURCE("Makefile", src_makefile), SOURCE("quinistry.c", src_main),
+		SOURCE("sha256.c", src_sha_c), SOURCE("sha256.h", src_sha_h),
+	};
+	unsigned char *tar;
 	size_t i, n;
 
-	layer_len = 512 + self_len + tar_pad(self_len) + 1024;
-	if (!(layer = calloc(1, layer_len)))
-		die(1, "out of memory");
-	tar_header((struct ustar *)layer, "quinistry", self_len, '0', 0755);
-	memcpy(layer + 512, self_bin, self_len);
+	layer = tar_make(&bin, 1, &layer_len);
 	set_object(OBJ_LAYER, "layer", MT_BLOB, layer, layer_len);
 	n = json_fmt(config_json, sizeof config_json,
 	    "{\"architecture\":\"" ARCH "\",\"os\":\"linux\",\"config\":{"
@@ -695,67 +786,54 @@ static void build_image(void)
 	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
 	    objects[OBJ_LAYER].digest);
 	set_object(OBJ_CONFIG, "config", MT_BLOB, config_json, n);
-	build_manifest(OBJ_DOCKER, "docker-manifest", docker_json, MT_DOCKER,
-	    "application/vnd.docker.container.image.v1+json",
-	    "application/vnd.docker.image.rootfs.diff.tar");
-	build_manifest(OBJ_OCI, "oci-manifest", oci_json, MT_OCI,
-	    "application/vnd.oci.image.config.v1+json",
-	    "application/vnd.oci.image.layer.v1.tar");
-	for (i = 0; i < sizeof fixed_objects / sizeof fixed_objects[0]; i++)
+	tar = tar_make(src, COUNT(src), &n);
+	set_object(OBJ_SOURCE, "source", MT_BLOB, tar, n);
+	for (i = 0; i < COUNT(fixed_objects); i++)
 		set_object(fixed_objects[i].obj, fixed_objects[i].what,
 		    fixed_objects[i].type, fixed_objects[i].body,
 		    strlen(fixed_objects[i].body));
-}
-
-/* "blobs/sha256/<hex>": where an OCI image layout keeps a blob. */
-static void blob_path(char *out, size_t cap, int obj)
-{
-	snprintf(out, cap, "blobs/sha256/%s", strchr(objects[obj].digest, ':') + 1);
-}
-
-static int tar_entry(int fd, const char *name, const void *data, size_t len)
-{
-	static const char zero[512];
-	int dir = name[strlen(name) - 1] == '/';
-	struct ustar h;
-
-	tar_header(&h, name, len, dir ? '5' : '0', dir ? 0755 : 0644);
-	return write_all(fd, &h, sizeof h) || write_all(fd, data, len) ||
-	    write_all(fd, zero, tar_pad(len)) ? -1 : 0;
+	for (i = 0; i < COUNT(manifest_defs); i++)
+		build_manifest(&manifest_defs[i], manifest_json[i]);
+	/* "Listing Referrers": the artifact's descriptor with its type */
+	n = json_fmt(referrers_json, sizeof referrers_json,
+	    "{\"schemaVersion\":2,\"mediaType\":\"" MT_INDEX "\",\"manifests\":"
+	    "[{\"mediaType\":\"" MT_OCI "\",\"size\":%zu,\"digest\":\"%s\","
+	    "\"artifactType\":\"" AT_SOURCE "\"}]}",
+	    objects[OBJ_SOURCE_MANIFEST].len, objects[OBJ_SOURCE_MANIFEST].digest);
+	set_object(OBJ_REFERRERS_SOURCE, "referrers", MT_INDEX, referrers_json,
+	    n);
 }
 
 /* `quinistry export`: a docker-archive (manifest.json) and an OCI image
  * layout (image-layout.md) in one tar, for docker, podman and ctr. */
-static int export_image(int fd)
+static unsigned char *export_image(size_t *len)
 {
-	static const char end[1024], layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	static const int blobs[3] = { OBJ_OCI, OBJ_CONFIG, OBJ_LAYER };
-	char index[MAX_JSON], manifest[MAX_JSON], cfg[80], lyr[80];
-	size_t ni, nm;
-	int i, rc;
+	char index[MAX_JSON], manifest[MAX_JSON], path[3][80];
+	struct tar_file f[8] = {
+		{ "oci-layout", S("{\"imageLayoutVersion\":\"1.0.0\"}"), 0644 },
+		{ "index.json", index, 0, 0644 },
+		{ "manifest.json", manifest, 0, 0644 },
+		{ "blobs/", NULL, 0, 0755 }, { "blobs/sha256/", NULL, 0, 0755 },
+	};
+	int i;
 
-	ni = json_fmt(index, sizeof index, "{\"schemaVersion\":2,\"mediaType\":\""
-	    MT_INDEX "\",\"manifests\":[{\"mediaType\":\"" MT_OCI "\","
-	    "\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
+	for (i = 0; i < 3; i++) {
+		snprintf(path[i], sizeof path[i], "blobs/sha256/%s",
+		    strchr(objects[blobs[i]].digest, ':') + 1);
+		f[5 + i] = (struct tar_file){ path[i], objects[blobs[i]].data,
+		    objects[blobs[i]].len, 0644 };
+	}
+	f[1].len = json_fmt(index, sizeof index, "{\"schemaVersion\":2,"
+	    "\"mediaType\":\"" MT_INDEX "\",\"manifests\":[{\"mediaType\":\""
+	    MT_OCI "\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
 	    "\"io.containerd.image.name\":\"docker.io/library/quinistry:latest\","
 	    "\"org.opencontainers.image.ref.name\":\"latest\"}}]}",
 	    objects[OBJ_OCI].digest, objects[OBJ_OCI].len);
-	blob_path(cfg, sizeof cfg, OBJ_CONFIG);
-	blob_path(lyr, sizeof lyr, OBJ_LAYER);
-	nm = json_fmt(manifest, sizeof manifest, "[{\"Config\":\"%s\","
+	f[2].len = json_fmt(manifest, sizeof manifest, "[{\"Config\":\"%s\","
 	    "\"RepoTags\":[\"quinistry:latest\"],\"Layers\":[\"%s\"]}]",
-	    cfg, lyr);
-	rc = tar_entry(fd, "oci-layout", S(layout)) ||
-	    tar_entry(fd, "index.json", index, ni) ||
-	    tar_entry(fd, "manifest.json", manifest, nm) ||
-	    tar_entry(fd, "blobs/", NULL, 0) ||
-	    tar_entry(fd, "blobs/sha256/", NULL, 0);
-	for (i = 0; i < 3 && !rc; i++) {
-		blob_path(cfg, sizeof cfg, blobs[i]);
-		rc = tar_entry(fd, cfg, objects[blobs[i]].data,
-		    objects[blobs[i]].len);
-	}
-	return rc || write_all(fd, end, sizeof end) ? -1 : 0;
+	    path[1], path[2]);
+	return tar_make(f, COUNT(f), len);
 }
 
 /* ==== HTTP parsing ====
@@ -1164,10 +1242,10 @@ static const struct status_def {
 	    "this registry serves only the repository quinistry"),
 	[S_MANIFEST_UNKNOWN] = REG(404, "Not Found", "MANIFEST_UNKNOWN",
 	    "manifest unknown",
-	    "known references: the tag latest and the two manifest digests"),
+	    "known references: the tag latest and three manifest digests"),
 	[S_BLOB_UNKNOWN] = REG(404, "Not Found", "BLOB_UNKNOWN",
 	    "blob unknown to registry",
-	    "known blobs: the config and the layer of quinistry:latest"),
+	    "known blobs: the image's config and layer, the source's config and tar"),
 	[S_UNSUPPORTED] = REG(405, "Method Not Allowed", "UNSUPPORTED",
 	    "the operation is unsupported",
 	    "this registry is read-only: only GET and HEAD"),
@@ -1291,14 +1369,15 @@ static void reply_content(struct reply *r, const struct reqinfo *ri, int obj)
 		r->st = rc > 0 ? S_PARTIAL : S_RANGE;
 }
 
-/* The object among objs whose digest ref is; else unknown_st. */
+/* The object among objs[nobjs] whose digest ref is; else unknown_st. */
 static void reply_digest(struct reply *r, const struct reqinfo *ri,
-    const char *ref, size_t n, const int objs[2], enum status unknown_st)
+    const char *ref, size_t n, const int *objs, size_t nobjs,
+    enum status unknown_st)
 {
-	int i;
+	size_t i;
 
 	r->st = digest_kind(ref, n) ? unknown_st : S_DIGEST_INVALID;
-	for (i = 0; i < 2 && r->st == unknown_st; i++)
+	for (i = 0; i < nobjs && r->st == unknown_st; i++)
 		if (eqn(ref, n, objects[objs[i]].digest,
 		    strlen(objects[objs[i]].digest)))
 			reply_content(r, ri, objs[i]);
@@ -1357,11 +1436,13 @@ static void reply_list(struct reply *r, const struct reqinfo *ri,
 static void route_manifest(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
-	static const int manifests[2] = { OBJ_DOCKER, OBJ_OCI };
+	static const int manifests[] = {
+		OBJ_DOCKER, OBJ_OCI, OBJ_SOURCE_MANIFEST
+	};
 
 	if (memchr(t->ref, ':', t->ref_len)) {
 		reply_digest(r, ri, t->ref, t->ref_len, manifests,
-		    S_MANIFEST_UNKNOWN);
+		    COUNT(manifests), S_MANIFEST_UNKNOWN);
 	} else if (!eqn(t->ref, t->ref_len, S("latest"))) { /* our only tag */
 		r->st = S_MANIFEST_UNKNOWN;
 	} else {
@@ -1374,25 +1455,33 @@ static void route_manifest(struct reply *r, const struct reqinfo *ri,
 static void route_blob(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
-	static const int blobs[2] = { OBJ_CONFIG, OBJ_LAYER };
+	static const int blobs[] = { OBJ_CONFIG, OBJ_LAYER, OBJ_EMPTY, OBJ_SOURCE };
 
-	reply_digest(r, ri, t->ref, t->ref_len, blobs, S_BLOB_UNKNOWN);
+	reply_digest(r, ri, t->ref, t->ref_len, blobs, COUNT(blobs),
+	    S_BLOB_UNKNOWN);
 }
 
-/* "Listing Referrers": nothing refers to our image; a filter of an empty
- * list is trivially applied, and saying so spares the client */
+/* distribution-spec "Listing Referrers": 200 and an index for any valid
+ * digest; the source artifact refers to the OCI image manifest. An
+ * artifactType filter keeps what has that type, and the header says it
+ * was applied. */
 static void route_referrers(struct reply *r, const struct reqinfo *ri,
     const struct target *t)
 {
-	char tmp[256];
+	const struct object *oci = &objects[OBJ_OCI];
+	char type[256];
 	int bad = 0;
+	const char *want = query_param(t, "artifactType", type, sizeof type,
+	    &bad);
 
-	if (!digest_kind(t->ref, t->ref_len)) {
-		r->st = S_DIGEST_INVALID;
+	if (bad || !digest_kind(t->ref, t->ref_len)) {
+		r->st = bad ? S_BAD_REQUEST : S_DIGEST_INVALID;
 		return;
 	}
-	reply_content(r, ri, OBJ_REFERRERS);
-	r->filters = query_param(t, "artifactType", tmp, sizeof tmp, &bad) != 0;
+	reply_content(r, ri, eqn(t->ref, t->ref_len, oci->digest,
+	    strlen(oci->digest)) && (!want || strcmp(want, AT_SOURCE) == 0) ?
+	    OBJ_REFERRERS_SOURCE : OBJ_REFERRERS);
+	r->filters = want != NULL;
 }
 
 static void route_tags(struct reply *r, const struct reqinfo *ri,
@@ -1460,7 +1549,7 @@ static const struct route *match_route(struct target *t, size_t *name_len)
 	t->ref = path + ref_at;
 	t->ref_len = pn - ref_at;
 	*name_len = kind_at - 5;
-	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)
+	for (i = 0; i < COUNT(routes); i++)
 		if (eqn(path + kind_at, ref_at - 1 - kind_at, routes[i].kind,
 		    strlen(routes[i].kind)) && (!routes[i].fixed_ref ||
 		    strcmp(t->ref, routes[i].fixed_ref) == 0))
@@ -2052,7 +2141,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: quinistry [-l ADDR:PORT] [-c MAXCONN] [-t SECONDS] [-q]\n"
-	    "       quinistry export [-o FILE]\n\n"
+	    "       quinistry export|source [-o FILE]\n\n"
 	    "A Docker registry quine: serves its own executable as the image\n"
 	    "quinistry:latest over the registry pull protocol (OCI distribution\n"
 	    "spec v1.1, Docker Registry HTTP API V2).\n\n"
@@ -2068,7 +2157,8 @@ static void usage(FILE *f)
 	    "  -q, --quiet             no per-request log lines\n"
 	    "  -h, --help, --version   this text, or the version\n"
 	    "  export [-o FILE]        the image as a tar (docker-archive and OCI\n"
-	    "                          layout in one), to FILE or stdout\n\n"
+	    "                          layout in one), to FILE or stdout\n"
+	    "  source [-o FILE]        the source this binary was built from, a tar\n\n"
 	    "The image runs /quinistry, exposes 8080/tcp and runs as user 65534:65534.\n"
 	    "health check: GET /v2/ (200 {})\n"
 	    "pull: docker pull localhost:8080/quinistry:latest\n",
@@ -2211,17 +2301,19 @@ static void setup_runtime(void)
 	add_slot(sig_pipe[0]);
 }
 
-static int cmd_export(const char *out)
+/* `export` and `source`: a tar to FILE or stdout, never to a terminal */
+static int cmd_write(const char *cmd, const char *out, const void *tar,
+    size_t len)
 {
 	int fd = 1;
 
 	if (!out && isatty(1))
-		die(2, "export writes a tar: redirect it (quinistry export > "
-		    "quinistry.tar) or use -o FILE");
+		die(2, "%s writes a tar: redirect it (quinistry %s > %s.tar) or "
+		    "use -o FILE", cmd, cmd, cmd);
 	if (out && (fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		die(1, "%s: %s", out, strerror(errno));
-	if (export_image(fd) || (out && close(fd) < 0))
-		die(1, "export: %s", strerror(errno));
+	if (write_all(fd, tar, len) || (out && close(fd) < 0))
+		die(1, "%s: %s", cmd, strerror(errno));
 	return 0;
 }
 
@@ -2235,9 +2327,9 @@ static const char *option_name(int argc, char **argv)
 	return optopt && strncmp(a, "--", 2) != 0 ? short_opt : a;
 }
 
-/* The options, for the server or (after "export") for export; returns
- * the listen address given, or the output file. */
-static const char *parse_options(int argc, char **argv, int exporting)
+/* The options, for the server or (after "export" or "source") for the
+ * command; returns the listen address given, or the output file. */
+static const char *parse_options(int argc, char **argv, int command)
 {
 	static const struct option longs[] = {
 		{ "listen", 1, NULL, 'l' }, { "max-conns", 1, NULL, 'c' },
@@ -2250,10 +2342,11 @@ static const char *parse_options(int argc, char **argv, int exporting)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, exporting ? ":o:h" : ":l:c:t:qh",
+	while ((c = getopt_long(argc, argv, command ? ":o:h" : ":l:c:t:qh",
 	    longs, NULL)) != -1) {
 		if (c == 'h' || c == 'V') {
-			c == 'h' ? usage(stdout) : (void)puts("quinistry " VERSION);
+			c == 'h' ? usage(stdout) : (void)puts("quinistry " VERSION
+			    " (built by cc " __VERSION__ ")");
 			exit(0);
 		} else if (c == 'l' || c == 'o') {
 			arg = optarg;
@@ -2286,10 +2379,11 @@ static void print_banner(void)
 
 	fprintf(stderr, "quinistry " VERSION ": serving quinistry:latest "
 	    "(linux/" ARCH ")\n  docker manifest %s\n  oci manifest    %s\n"
-	    "  config          %s\n  layer           %s (%lu bytes)\n",
+	    "  config          %s\n  layer           %s (%zu bytes)\n"
+	    "  source          %s (its tar, %zu bytes)\n",
 	    objects[OBJ_DOCKER].digest, objects[OBJ_OCI].digest,
-	    objects[OBJ_CONFIG].digest, objects[OBJ_LAYER].digest,
-	    (unsigned long)layer_len);
+	    objects[OBJ_CONFIG].digest, objects[OBJ_LAYER].digest, layer_len,
+	    objects[OBJ_SOURCE_MANIFEST].digest, objects[OBJ_SOURCE].len);
 	/* A dynamically linked binary has an interpreter (AT_BASE, the
 	 * loader's address): its image cannot run in an empty container. */
 	if (getauxval(AT_BASE))
@@ -2305,18 +2399,26 @@ static void print_banner(void)
 int main(int argc, char **argv)
 {
 	const char *port = getenv("PORT"), *spec;
-	int exporting = argc > 1 && strcmp(argv[1], "export") == 0;
+	const char *cmd = argc > 1 && (strcmp(argv[1], "export") == 0 ||
+	    strcmp(argv[1], "source") == 0) ? argv[1] : NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
+	unsigned char *tar;
+	size_t len;
 	char buf[64];
 
-	spec = parse_options(argc - exporting, argv + exporting, exporting);
+	spec = parse_options(argc - !!cmd, argv + !!cmd, !!cmd);
 	if (read_self("/proc/self/exe") && read_self(argv[0]))
 		die(1, "cannot read my own executable (/proc/self/exe): %s",
 		    strerror(errno));
 	build_image();
-	if (exporting)
-		return cmd_export(spec);
+	if (cmd && strcmp(cmd, "source") == 0)
+		return cmd_write(cmd, spec, objects[OBJ_SOURCE].data,
+		    objects[OBJ_SOURCE].len);
+	if (cmd) {
+		tar = export_image(&len);
+		return cmd_write(cmd, spec, tar, len);
+	}
 	if (!spec && port && parse_num(port, 0, 65535) < 0)
 		die(2, "bad PORT %s (want 0 to 65535)", port);
 	port = port ? port : "8080";
