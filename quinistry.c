@@ -2302,7 +2302,7 @@ static void setup_runtime(void)
 }
 
 /* `export` and `source`: a tar to FILE or stdout, never to a terminal */
-static int cmd_write(const char *cmd, const char *out, const void *tar,
+static void cmd_write(const char *cmd, const char *out, const void *tar,
     size_t len)
 {
 	int fd = 1;
@@ -2314,7 +2314,6 @@ static int cmd_write(const char *cmd, const char *out, const void *tar,
 		die(1, "%s: %s", out, strerror(errno));
 	if (write_all(fd, tar, len) || (out && close(fd) < 0))
 		die(1, "%s: %s", cmd, strerror(errno));
-	return 0;
 }
 
 /* The option getopt_long() just refused: -x, or --long as given. */
@@ -2412,12 +2411,12 @@ int main(int argc, char **argv)
 		die(1, "cannot read my own executable (/proc/self/exe): %s",
 		    strerror(errno));
 	build_image();
-	if (cmd && strcmp(cmd, "source") == 0)
-		return cmd_write(cmd, spec, objects[OBJ_SOURCE].data,
-		    objects[OBJ_SOURCE].len);
-	if (cmd) {
-		tar = export_image(&len);
-		return cmd_write(cmd, spec, tar, len);
+	if (cmd) { /* a tar to write, made now for export */
+		tar = strcmp(cmd, "export") == 0 ? export_image(&len) : NULL;
+		cmd_write(cmd, spec, tar ? tar : objects[OBJ_SOURCE].data,
+		    tar ? len : objects[OBJ_SOURCE].len);
+		free(tar);
+		return 0;
 	}
 	if (!spec && port && parse_num(port, 0, 65535) < 0)
 		die(2, "bad PORT %s (want 0 to 65535)", port);

@@ -209,6 +209,76 @@ check "referrers with artifactType says OCI-Filters-Applied" test "$(hdr oci-fil
 req GET /v2/quinistry/referrers/sha256:nothex
 check "referrers with a bad digest: 400 DIGEST_INVALID" test "$S:$(errcode)" = 400:DIGEST_INVALID
 
+# --- the source artifact (issue 12; image-spec 1.1 artifacts, distribution-
+# spec "Listing Referrers"): listed for the OCI manifest, fetched by digest
+AT=application/vnd.quinistry.source.v1
+MT_I=application/vnd.oci.image.index.v1+json
+EMPTY=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a
+SOURCE=$(sed -n 's/^  source *\(sha256:[0-9a-f]*\).*/\1/p' "$T/log")
+check "start-up log names the source artifact's manifest digest" test "${#SOURCE}" = 71
+req GET "/v2/quinistry/manifests/$OCI"; cp "$T/b" "$T/oci.json"
+req GET "/v2/quinistry/referrers/$OCI"; cp "$T/b" "$T/referrers.json"
+check "referrers of the OCI manifest: one descriptor, the source artifact" \
+	test "$S:$(hdr content-type):$(body)" = "200:$MT_I:{\"schemaVersion\":2,\"mediaType\":\"$MT_I\",\"manifests\":[{\"mediaType\":\"$MT_O\",\"size\":$(
+	curl -s "http://$ADDR/v2/quinistry/manifests/$SOURCE" | wc -c),\"digest\":\"$SOURCE\",\"artifactType\":\"$AT\"}]}"
+check "referrers without a filter: no OCI-Filters-Applied" test -z "$(hdr oci-filters-applied)"
+req GET "/v2/quinistry/referrers/$OCI?artifactType=$AT"
+check "referrers ?artifactType=ours: the same list, OCI-Filters-Applied" \
+	test "$(hdr oci-filters-applied):$(body)" = "artifactType:$(cat "$T/referrers.json")"
+req GET "/v2/quinistry/referrers/$OCI?artifactType=application%2Fvnd.quinistry.source.v1"
+check "referrers ?artifactType percent-encoded: decoded, the same list" \
+	test "$(body)" = "$(cat "$T/referrers.json")"
+req GET "/v2/quinistry/referrers/$OCI?artifactType=application/x-sig"
+check "referrers ?artifactType=another: empty, OCI-Filters-Applied" \
+	test "$(hdr oci-filters-applied):$(body)" = "artifactType:{\"schemaVersion\":2,\"mediaType\":\"$MT_I\",\"manifests\":[]}"
+req GET "/v2/quinistry/referrers/$OCI?artifactType=%zz"
+check "referrers ?artifactType undecodable: 400" test "$S" = 400
+req GET "/v2/quinistry/manifests/$SOURCE"; cp "$T/b" "$T/source.json"
+check "source manifest by digest: 200, OCI type, digest = sha256 of body" \
+	test "$S:$(hdr content-type):$(hdr docker-content-digest)" = "200:$MT_O:sha256:$(sha "$T/b")"
+# schema checks: the artifact's fields as image-spec 1.1 asks, its subject
+# the OCI manifest's descriptor, its config the empty descriptor
+SRC_LAYER=$(python3 - "$T/source.json" "$T/oci.json" "$OCI" "$EMPTY" "$AT" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+oci = open(sys.argv[2], "rb").read()
+want = {"schemaVersion", "mediaType", "artifactType", "config", "layers", "subject"}
+ok = (set(m) == want and m["schemaVersion"] == 2 and
+      m["mediaType"] == "application/vnd.oci.image.manifest.v1+json" and
+      m["artifactType"] == sys.argv[5] and
+      m["config"] == {"mediaType": "application/vnd.oci.empty.v1+json",
+                      "size": 2, "digest": sys.argv[4]} and
+      len(m["layers"]) == 1 and
+      m["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar" and
+      m["subject"] == {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "size": len(oci), "digest": sys.argv[3]})
+print(m["layers"][0]["digest"] + " " + str(m["layers"][0]["size"]) if ok else "bad")
+PY
+)
+check "source manifest: mediaType, artifactType, empty config, one layer, subject = OCI manifest" \
+	test "${SRC_LAYER:-bad}" != bad
+req HEAD "/v2/quinistry/manifests/$SOURCE"
+check "HEAD source manifest: 200, its length" \
+	test "$S:$(hdr content-length)" = "200:$(stat -c %s "$T/source.json")"
+req GET "/v2/quinistry/blobs/$EMPTY"
+check "the empty config blob: {} with its digest" \
+	test "$S:$(body):$(hdr docker-content-digest)" = "200:{}:$EMPTY"
+req GET "/v2/quinistry/blobs/${SRC_LAYER% *}"; cp "$T/b" "$T/source.tar"
+check "source tar blob: its digest and size as the manifest says" \
+	test "sha256:$(sha "$T/source.tar") $(stat -c %s "$T/source.tar")" = "$SRC_LAYER"
+"$Q" source >"$T/cmd.tar" 2>/dev/null
+check "the served source tar is what 'quinistry source' writes" cmp -s "$T/source.tar" "$T/cmd.tar"
+check "'quinistry source | tar t' lists exactly the build inputs" test \
+	"$(tar tf "$T/cmd.tar" | tr '\n' ' ')" = "Makefile quinistry.c sha256.c sha256.h "
+check "source tar: every entry 0644, 0/0, mtime 0" test "$(tar --numeric-owner -tvf "$T/cmd.tar" |
+	grep -Ec '^-rw-r--r-- 0/0 +[0-9]+ 1970-01-01 00:00 ')" = 4
+mkdir -p "$T/src" && tar xf "$T/cmd.tar" -C "$T/src"
+check "source tar: the repository's files, byte for byte" \
+	bash -c "for f in Makefile quinistry.c sha256.c sha256.h; do cmp -s $T/src/\$f \$f || exit 1; done"
+req GET "/v2/quinistry/blobs/${SRC_LAYER% *}" -H "Range: bytes=0-511"
+check "source tar blob: Range gives 206 with its first block" \
+	test "$S:$(stat -c %s "$T/b"):$(head -c 512 "$T/source.tar" | sha256sum | cut -c1-64)" = "206:512:$(sha "$T/b")"
+
 # --- errors (distribution-spec "Error Codes")
 errcase() { # DESC METHOD PATH STATUS CODE
 	req "$2" "$3"

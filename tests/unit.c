@@ -165,6 +165,8 @@ static int chosen(const char *accept_lines)
 }
 
 /* route a GET of path; returns the status */
+static const struct object *last_obj;
+
 static int routed(const char *path)
 {
 	char buf[1024];
@@ -176,7 +178,21 @@ static int routed(const char *path)
 	if (parse(buf, &rq) <= 0 || request_info(&rq, &ri))
 		return -1;
 	route(&r, &rq, &ri);
+	last_obj = r.obj;
 	return statuses[r.st].code;
+}
+
+/* The referrers answer for digest d with query q: 'S' the source
+ * artifact listed, 'E' the empty index, else '?' */
+static int referrers(const char *d, const char *q)
+{
+	char path[256];
+
+	snprintf(path, sizeof path, "/v2/quinistry/referrers/%s%s", d, q);
+	if (routed(path) != 200)
+		return '?';
+	return last_obj == &objects[OBJ_REFERRERS_SOURCE] ? 'S' :
+	    last_obj == &objects[OBJ_REFERRERS] ? 'E' : '?';
 }
 
 static void test_routes(void)
@@ -193,6 +209,12 @@ static void test_routes(void)
 	expect(routed("/v2//manifests/latest") == 400, "empty name: NAME_INVALID");
 	expect(routed("/v2/manifests/latest") == 404, "no name at all: 404");
 	expect(routed("/v2/_catalog?n=1") == 200, "catalog route");
+	expect(referrers(objects[OBJ_OCI].digest, "") == 'S' &&
+	    referrers(objects[OBJ_OCI].digest, "?artifactType=" AT_SOURCE) == 'S' &&
+	    referrers(objects[OBJ_OCI].digest, "?artifactType=a/b") == 'E' &&
+	    referrers(objects[OBJ_DOCKER].digest, "") == 'E' &&
+	    referrers(objects[OBJ_SOURCE].digest, "") == 'E',
+	    "referrers: the source artifact for the OCI manifest, filtered by type");
 }
 
 static void test_semantics(void)
@@ -308,6 +330,43 @@ static void test_helpers(void)
 	    !etag_matches("\"sha256:xy\"", 11, "sha256:x"), "entity tags");
 }
 
+/* The source tar holds the four build inputs, in order, each 0644, and
+ * the artifact names the empty config, that tar and the OCI manifest. */
+static void test_source(void)
+{
+	static const char *names[4] = {
+		"Makefile", "quinistry.c", "sha256.c", "sha256.h"
+	};
+	const unsigned char *t = objects[OBJ_SOURCE].data;
+	size_t off = 0, len;
+	char want[1024];
+	int i, good = 0;
+
+	for (i = 0; i < 4 && off + 512 <= objects[OBJ_SOURCE].len; i++) {
+		const struct ustar *h = (const struct ustar *)(t + off);
+
+		len = strtoul(h->size, NULL, 8);
+		good += strcmp(h->name, names[i]) == 0 &&
+		    strcmp(h->mode, "0000644") == 0 && h->typeflag == '0';
+		off += 512 + len + tar_pad(len);
+	}
+	expect(good == 4 && off + 1024 == objects[OBJ_SOURCE].len,
+	    "source tar: the four build inputs, 0644, then the end blocks");
+	snprintf(want, sizeof want, "{\"schemaVersion\":2,\"mediaType\":"
+	    "\"%s\",\"artifactType\":\"%s\",\"config\":{\"mediaType\":"
+	    "\"application/vnd.oci.empty.v1+json\",\"size\":2,\"digest\":"
+	    "\"%s\"},\"layers\":[{\"mediaType\":\"%s\",\"size\":%zu,"
+	    "\"digest\":\"%s\"}],\"subject\":{\"mediaType\":\"%s\","
+	    "\"size\":%zu,\"digest\":\"%s\"}}", MT_OCI, AT_SOURCE,
+	    objects[OBJ_EMPTY].digest, MT_OCI_LAYER, objects[OBJ_SOURCE].len,
+	    objects[OBJ_SOURCE].digest, MT_OCI, objects[OBJ_OCI].len,
+	    objects[OBJ_OCI].digest);
+	expect(strcmp(manifest_json[2], want) == 0 && strcmp(
+	    objects[OBJ_EMPTY].digest, "sha256:44136fa355b3678a1146ad16f7e8649"
+	    "e94fb4fc21fe77e8310c060f61caaff8a") == 0,
+	    "the source artifact manifest, byte for byte; the empty config");
+}
+
 static void test_image(void)
 {
 	static unsigned char fake[1000];
@@ -341,6 +400,7 @@ static void test_image(void)
 	    objects[OBJ_CONFIG].digest, layer_len, objects[OBJ_LAYER].digest);
 	expect(strcmp(manifest_json[1], want) == 0,
 	    "the OCI manifest is the image-spec document, byte for byte");
+	test_source();
 }
 
 /* Every status has a code and a reason; errors have a body, registry
