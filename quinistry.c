@@ -30,12 +30,12 @@
  * Design: libc only, one thread, one poll() loop over every connection,
  * non-blocking sockets, HTTP/1.1 parsed by hand. Linux-specific where it
  * pays: /proc/self/exe, accept4(), deferred accept, socket options that
- * accepted sockets inherit, and sendfile() of the layer from a memfd.
+ * accepted sockets inherit.
  * The file reads top to bottom: limits, types, utilities, the image, HTTP
  * parsing, request semantics, routes, the connection state machine, the
  * event loop, main.
  */
-#define _GNU_SOURCE /* accept4(), memfd_create(), MSG_MORE, TCP_QUICKACK */
+#define _GNU_SOURCE /* accept4(), pipe2(), MSG_MORE, TCP_QUICKACK */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,10 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/auxv.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -107,8 +105,6 @@
 #define LOG_TARGET_MAX 200      /* longer targets are shortened in the log */
 #define LOG_UA_MAX 120          /* and so are User-Agents */
 #define MAX_SELF (64 * 1024 * 1024) /* a larger executable is not us */
-/* Layer bodies this long go by sendfile(): pages passed, not copied */
-#define SENDFILE_MIN (16 * 1024)
 #define MAX_JSON 2048           /* config and manifests are ~500 bytes */
 
 /* ==== Types ====
@@ -223,7 +219,6 @@ struct conn {
 	size_t out_len, out_off;    /* response head in buf->out */
 	const unsigned char *body;
 	size_t body_len, body_off;
-	int zero_copy;              /* body goes out with sendfile(layer_fd) */
 };
 
 /* ==== Global state ====
@@ -236,7 +231,6 @@ static unsigned char *self_bin;
 static size_t self_len;
 static unsigned char *layer;
 static size_t layer_len;
-static int layer_fd = -1;           /* the layer in a memfd, for sendfile */
 static char config_json[MAX_JSON], manifest_json[3][MAX_JSON];
 static char referrers_json[MAX_JSON];
 static struct object objects[OBJ_COUNT];
@@ -1752,8 +1746,6 @@ static void conn_respond(struct conn *c, long used, const struct request *rq)
 	    (const unsigned char *)statuses[r.st].body : r.obj->data + r.first;
 	/* HEAD: exactly the GET head, no body (RFC 9110 9.3.2) */
 	c->body_len = ri.method == M_HEAD && used > 0 ? 0 : (size_t)len;
-	c->zero_copy = layer_fd >= 0 && c->body_len >= SENDFILE_MIN &&
-	    !statuses[r.st].body && r.obj == &objects[OBJ_LAYER];
 	b->log_status = statuses[r.st].code;
 	b->log_what = statuses[r.st].body ? "error" : r.obj->what;
 	if (!opt_quiet) {
@@ -1817,25 +1809,19 @@ static int conn_read(struct conn *c)
 
 /* One system call: the head and body by sendmsg(), one piece of them by
  * send() (the kernel's shorter path: `make bench` 2026-12-01, server CPU
- * per HEAD 10.6-11.4 us with sendmsg(), 10.0-10.3 us with send()), or the
- * layer by sendfile() once the head is out. MSG_MORE: a head before
- * sendfile() leaves with the body's first bytes, and the last response
- * before our close with the FIN (RFC 9293 3.6 lets a FIN ride on data;
- * limits.sh counts the segments). `make bench` (2026-11-30): server CPU
- * per new connection 111-155 ticks per run with it, 137-188 without. */
+ * per HEAD 10.6-11.4 us with sendmsg(), 10.0-10.3 us with send()).
+ * MSG_MORE: the last response before our close leaves with the FIN (RFC
+ * 9293 3.6 lets a FIN ride on data; limits.sh counts the segments). `make
+ * bench` (2026-11-30): server CPU per new connection 111-155 ticks per run
+ * with it, 137-188 without. */
 static ssize_t send_some(struct conn *c)
 {
-	int more = c->zero_copy || !c->keep ? MSG_MORE : 0;
+	int more = !c->keep ? MSG_MORE : 0;
 	size_t head = c->out_len - c->out_off, body = c->body_len - c->body_off;
 	struct iovec iov[2];
 	struct msghdr mh;
-	off_t at;
 
-	if (c->zero_copy && head == 0) {
-		at = (off_t)(c->body - layer + c->body_off);
-		return sendfile(c->fd, layer_fd, &at, body);
-	}
-	if (c->zero_copy || body == 0 || head == 0)
+	if (body == 0 || head == 0)
 		return head ? send(c->fd, c->buf->out + c->out_off, head, more) :
 		    send(c->fd, c->body + c->body_off, body, more);
 	memset(&mh, 0, sizeof mh);
@@ -2273,23 +2259,13 @@ static void setup_tables(void)
 		die(1, "out of memory for %ld connections", opt_max_conns);
 }
 
-/* The signal pipe and handlers, and the layer once more in an anonymous
- * memory file, whose pages sendfile() hands to the socket. */
+/* The signal pipe and the handlers. */
 static void setup_runtime(void)
 {
 	struct sigaction sa;
-	int i, fd = memfd_create("quinistry-layer", MFD_CLOEXEC);
 
-	if (fd >= 0 && write_all(fd, layer, layer_len) == 0)
-		layer_fd = fd;
-	else if (fd >= 0)
-		close(fd);
-	if (pipe(sig_pipe) < 0)
+	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		die(1, "pipe: %s", strerror(errno));
-	for (i = 0; i < 2; i++) {
-		fcntl(sig_pipe[i], F_SETFL, O_NONBLOCK);
-		fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
-	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN; /* a vanished client must not kill us */
 	sigaction(SIGPIPE, &sa, NULL);

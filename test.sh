@@ -70,7 +70,7 @@ suite "unit" unit_suite
 suite "protocol" env QUINISTRY=./quinistry tests/protocol.sh
 suite "protocol (ASan+UBSan build)" env QUINISTRY=./quinistry-asan \
 	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 tests/protocol.sh
-for s in limits mechanisms latency hostile ops export clients k8s cri tls readme; do
+for s in limits mechanisms latency hostile ops export clients verify k8s cri tls readme; do
 	[ -x tests/$s.sh ] || { echo "not ok - tests/$s.sh is missing" >>"$LOG"; continue; }
 	suite "$s" env QUINISTRY=./quinistry tests/$s.sh
 done
