@@ -2387,6 +2387,7 @@ int main(int argc, char **argv)
 		die(1, "cannot read my own executable (/proc/self/exe): %s",
 		    strerror(errno));
 	build_image();
+	free(self_bin); /* the layer holds a copy */
 	if (cmd) { /* a tar to write, made now for export */
 		tar = strcmp(cmd, "export") == 0 ? export_image(&len) : NULL;
 		cmd_write(cmd, spec, tar ? tar : objects[OBJ_SOURCE].data,
