@@ -2284,8 +2284,9 @@ static void cmd_write(const char *cmd, const char *out, const void *tar,
 	int fd = 1;
 
 	if (!out && isatty(1))
-		die(2, "%s writes a tar: redirect it (quinistry %s > %s.tar) or "
-		    "use -o FILE", cmd, cmd, cmd);
+		die(2, "%s writes a tar: redirect it (quinistry %s > %s) or use "
+		    "-o FILE", cmd, cmd, strcmp(cmd, "export") ? "source.tar" :
+		    "quinistry.tar");
 	if (out && (fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		die(1, "%s: %s", out, strerror(errno));
 	if (write_all(fd, tar, len) || (out && close(fd) < 0))

@@ -115,6 +115,8 @@ cli_suite() {
 	cli "export --output without a file" 2 "missing value for --output" \
 		"$Q" export --output
 	cli "export -l (a server option)" 2 "unknown option -l" "$Q" export -l x
+	cli "source -o without a file" 2 "missing value for -o" "$Q" source -o
+	cli "source -q (a server option)" 2 "unknown option -q" "$Q" source -q
 	# 192.0.2.1 (TEST-NET-1) is on no interface: bind() fails, no packet.
 	# The reason is strerror's, which differs between libcs.
 	cli "-l 192.0.2.1:8080 (not an address here)" 1 \
@@ -135,22 +137,29 @@ cli_suite() {
 		help_ok "$help" || diag <<<"$help"
 }
 
-same_tars() { # F...: each is the non-empty tar $T/stdout.tar
+same_tars() { # MEMBER F...: each is the tar $T/stdout.tar, which has MEMBER
 	local f
-	tar -tf "$T/stdout.tar" | grep -qx oci-layout || return 1
+	tar -tf "$T/stdout.tar" | grep -qx "$1" || return 1
+	shift
 	for f; do cmp "$f" "$T/stdout.tar" || return 1; done
 }
 
+# export_suite CMD MEMBER FILE: `quinistry CMD` (export or source) writes
+# one tar (holding MEMBER) to -o F, --output=F, --output F or stdout; to a
+# terminal (script(1) gives it one) it suggests `> FILE` instead
 export_suite() {
-	local rc=
-	"$Q" export -o "$T/o.tar" 2>"$T/err" || rc="$rc -o"
-	"$Q" export --output="$T/output.tar" 2>>"$T/err" || rc="$rc --output="
-	"$Q" export --output "$T/output2.tar" 2>>"$T/err" || rc="$rc --output"
-	"$Q" export >"$T/stdout.tar" 2>>"$T/err" || rc="$rc stdout"
+	local c=$1 rc= out
+	"$Q" "$c" -o "$T/o.tar" 2>"$T/err" || rc="$rc -o"
+	"$Q" "$c" --output="$T/output.tar" 2>>"$T/err" || rc="$rc --output="
+	"$Q" "$c" --output "$T/output2.tar" 2>>"$T/err" || rc="$rc --output"
+	"$Q" "$c" >"$T/stdout.tar" 2>>"$T/err" || rc="$rc stdout"
 	diag <"$T/err"
-	check_status "${rc:-0}" "export: -o F, --output=F, --output F and > F exit 0${rc:+ (not:$rc)}"
-	check "export: all four write the same tar ($(stat -c %s "$T/stdout.tar") bytes)" \
-		same_tars "$T/o.tar" "$T/output.tar" "$T/output2.tar"
+	check_status "${rc:-0}" "$c: -o F, --output=F, --output F and > F exit 0${rc:+ (not:$rc)}"
+	check "$c: all four write the same tar ($(stat -c %s "$T/stdout.tar") bytes)" \
+		same_tars "$2" "$T/o.tar" "$T/output.tar" "$T/output2.tar"
+	out=$(script -qec "$Q $c; echo rc=\$?" /dev/null 2>&1 | tr -d '\r')
+	check "$c to a terminal: exit 2, 'redirect it (quinistry $c > $3)'" \
+		grep -qz "redirect it (quinistry $c > $3) or use -o FILE.*rc=2" <<<"$out"
 }
 
 # ---------------------------------------------------------------- the log
@@ -526,7 +535,8 @@ netns_suite() {
 }
 
 cli_suite
-export_suite
+export_suite export oci-layout quinistry.tar
+export_suite source quinistry.c source.tar
 log_suite
 quiet_suite
 strace_suite
