@@ -2,7 +2,9 @@
 # `make test` builds and runs every test. See README.md.
 
 CFLAGS_STD = -std=c99 -Wall -Wextra -pedantic
-CFLAGS ?= -O2
+# Fixed, not ?=: a CFLAGS in the environment would change the bytes, and a
+# rebuild of `quinistry source` must give the same binary (README).
+CFLAGS = -O2
 # Static, with musl where it is installed (a ~100 KiB binary), else glibc.
 CC_STATIC := $(shell command -v musl-gcc >/dev/null 2>&1 && echo musl-gcc || echo $(CC))
 SRC = quinistry.c sha256.c

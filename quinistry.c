@@ -13,8 +13,9 @@
  * Endpoints (all GET and HEAD; nothing can be pushed, the registry is
  * read-only by design):
  *   /v2/                                   API version check: 200 {}
- *   /v2/quinistry/manifests/<tag|digest>   tag "latest", or either digest
- *   /v2/quinistry/blobs/<digest>           the config and the layer, ranges
+ *   /v2/quinistry/manifests/<tag|digest>   tag "latest"; the Docker, OCI
+ *                                          and source manifests by digest
+ *   /v2/quinistry/blobs/<digest>           configs, layer, source; ranges
  *   /v2/quinistry/tags/list?n=&last=       {"name":"quinistry","tags":[..]}
  *   /v2/_catalog?n=&last=                  {"repositories":["quinistry"]}
  *   /v2/quinistry/referrers/<digest>       an OCI image index: for the
@@ -2356,7 +2357,7 @@ static void print_banner(void)
 	fprintf(stderr, "quinistry " VERSION ": serving quinistry:latest "
 	    "(linux/" ARCH ")\n  docker manifest %s\n  oci manifest    %s\n"
 	    "  config          %s\n  layer           %s (%zu bytes)\n"
-	    "  source          %s (its tar, %zu bytes)\n",
+	    "  source          %s (artifact manifest; tar %zu bytes)\n",
 	    objects[OBJ_DOCKER].digest, objects[OBJ_OCI].digest,
 	    objects[OBJ_CONFIG].digest, objects[OBJ_LAYER].digest, layer_len,
 	    objects[OBJ_SOURCE_MANIFEST].digest, objects[OBJ_SOURCE].len);

@@ -631,8 +631,10 @@ addm "RSS idle KiB (nginx: master+worker VmRSS)" rss_idle 0 lower 1 "q<1024"
 addm "RSS after load KiB (nginx: master+worker)" rss_load 0 lower
 addm "RSS with $IDLE_CONNS idle conns KiB (nginx: master+worker)" rss_idleconns 0 lower 1 "q<65536"
 addm "Cold start ms, exec to first 200 on /v2/, median of $COLD_RUNS" cold 2 lower 1 "q<5"
-row "Binary size bytes, the file (quinistry ${QLINK:-?}; nginx ${NLINK:-?}, without its libs) (lower is better)" "$QSIZE" "$NSIZE" "$(ratio "$QSIZE" "$NSIZE")"
-row "Binary size bytes without the $QSRC bytes of source it carries (lower is better)" "$((QSIZE - QSRC))" "-" "-" "q<102400"
+row "Binary size bytes, the file (quinistry ${QLINK:-?}; nginx ${NLINK:-?}, without its libs)\
+ (lower is better)" "$QSIZE" "$NSIZE" "$(ratio "$QSIZE" "$NSIZE")"
+row "Binary size bytes without the $QSRC bytes of source it carries (lower is better)" \
+    "$((QSIZE - QSRC))" "-" "-" "q<102400"
 row "Layer size bytes (served by both)" "$LAYER_SIZE" "$LAYER_SIZE" "1.00"
 
 print_table() {

@@ -35,8 +35,8 @@ layer_ok() { # layer.tar
 		echo "layer digest $got, want $L" | diag
 		return 1
 	fi
-	list=$(tar --numeric-owner -tvf "$f" 2>&1)
-	if ! printf '%s\n' "$list" | grep -Eq '^-rwxr-xr-x 0/0 +[0-9]+ 1970-01-01 00:00 quinistry$' ||
+	list=$(tar --numeric-owner --full-time -tvf "$f" 2>&1)
+	if ! printf '%s\n' "$list" | grep -Eq '^-rwxr-xr-x 0/0 +[0-9]+ 1970-01-01 00:00:00 quinistry$' ||
 		[ "$(printf '%s\n' "$list" | wc -l)" != 1 ]; then
 		printf 'unexpected layer listing:\n%s\n' "$list" | diag
 		return 1

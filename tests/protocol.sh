@@ -131,7 +131,8 @@ req GET "/v2/quinistry/blobs/$LAYER"
 check "layer blob: 200, digest of body" test "$S:sha256:$(sha "$T/b")" = "200:$LAYER"
 cp "$T/b" "$T/layer.tar"
 check "layer is a tar with one entry: quinistry, 0755, 0/0, mtime 0" \
-	test "$(TZ=UTC tar tvf "$T/layer.tar" | tr -s ' ')" = "-rwxr-xr-x 0/0 $(stat -c %s "$Q") 1970-01-01 00:00 quinistry"
+	test "$(TZ=UTC tar --full-time -tvf "$T/layer.tar" | tr -s ' ')" = \
+	"-rwxr-xr-x 0/0 $(stat -c %s "$Q") 1970-01-01 00:00:00 quinistry"
 check "layer: empty user and group names, ustar magic" \
 	test "$(dd if="$T/layer.tar" bs=1 skip=257 count=8 2>/dev/null | od -An -c | tr -s ' ')" = " u s t a r \\0 0 0"
 check "layer: uname/gname fields empty" \
@@ -218,9 +219,12 @@ SOURCE=$(sed -n 's/^  source *\(sha256:[0-9a-f]*\).*/\1/p' "$T/log")
 check "start-up log names the source artifact's manifest digest" test "${#SOURCE}" = 71
 req GET "/v2/quinistry/manifests/$OCI"; cp "$T/b" "$T/oci.json"
 req GET "/v2/quinistry/referrers/$OCI"; cp "$T/b" "$T/referrers.json"
+SRC_SIZE=$(curl -s "http://$ADDR/v2/quinistry/manifests/$SOURCE" | wc -c)
+LISTED="{\"mediaType\":\"$MT_O\",\"size\":$SRC_SIZE,\"digest\":\"$SOURCE\","
+LISTED+="\"artifactType\":\"$AT\"}"
+INDEX="{\"schemaVersion\":2,\"mediaType\":\"$MT_I\",\"manifests\":"
 check "referrers of the OCI manifest: one descriptor, the source artifact" \
-	test "$S:$(hdr content-type):$(body)" = "200:$MT_I:{\"schemaVersion\":2,\"mediaType\":\"$MT_I\",\"manifests\":[{\"mediaType\":\"$MT_O\",\"size\":$(
-	curl -s "http://$ADDR/v2/quinistry/manifests/$SOURCE" | wc -c),\"digest\":\"$SOURCE\",\"artifactType\":\"$AT\"}]}"
+	test "$S:$(hdr content-type):$(body)" = "200:$MT_I:$INDEX[$LISTED]}"
 check "referrers without a filter: no OCI-Filters-Applied" test -z "$(hdr oci-filters-applied)"
 req GET "/v2/quinistry/referrers/$OCI?artifactType=$AT"
 check "referrers ?artifactType=ours: the same list, OCI-Filters-Applied" \
@@ -230,7 +234,7 @@ check "referrers ?artifactType percent-encoded: decoded, the same list" \
 	test "$(body)" = "$(cat "$T/referrers.json")"
 req GET "/v2/quinistry/referrers/$OCI?artifactType=application/x-sig"
 check "referrers ?artifactType=another: empty, OCI-Filters-Applied" \
-	test "$(hdr oci-filters-applied):$(body)" = "artifactType:{\"schemaVersion\":2,\"mediaType\":\"$MT_I\",\"manifests\":[]}"
+	test "$(hdr oci-filters-applied):$(body)" = "artifactType:$INDEX[]}"
 req GET "/v2/quinistry/referrers/$OCI?artifactType=%zz"
 check "referrers ?artifactType undecodable: 400" test "$S" = 400
 req GET "/v2/quinistry/manifests/$SOURCE"; cp "$T/b" "$T/source.json"
@@ -263,21 +267,28 @@ check "HEAD source manifest: 200, its length" \
 req GET "/v2/quinistry/blobs/$EMPTY"
 check "the empty config blob: {} with its digest" \
 	test "$S:$(body):$(hdr docker-content-digest)" = "200:{}:$EMPTY"
+req HEAD "/v2/quinistry/blobs/$EMPTY"
+check "HEAD of the empty config blob: 200, length 2, its digest" \
+	test "$S:$(hdr content-length):$(hdr docker-content-digest)" = "200:2:$EMPTY"
 req GET "/v2/quinistry/blobs/${SRC_LAYER% *}"; cp "$T/b" "$T/source.tar"
 check "source tar blob: its digest and size as the manifest says" \
 	test "sha256:$(sha "$T/source.tar") $(stat -c %s "$T/source.tar")" = "$SRC_LAYER"
+req HEAD "/v2/quinistry/blobs/${SRC_LAYER% *}"
+check "HEAD of the source tar blob: 200, its length and digest" test \
+	"$S:$(hdr content-length) $(hdr docker-content-digest)" = "200:${SRC_LAYER#* } ${SRC_LAYER% *}"
 "$Q" source >"$T/cmd.tar" 2>/dev/null
 check "the served source tar is what 'quinistry source' writes" cmp -s "$T/source.tar" "$T/cmd.tar"
 check "'quinistry source | tar t' lists exactly the build inputs" test \
 	"$(tar tf "$T/cmd.tar" | tr '\n' ' ')" = "Makefile quinistry.c sha256.c sha256.h "
-check "source tar: every entry 0644, 0/0, mtime 0" test "$(tar --numeric-owner -tvf "$T/cmd.tar" |
-	grep -Ec '^-rw-r--r-- 0/0 +[0-9]+ 1970-01-01 00:00 ')" = 4
+check "source tar: every entry 0644, 0/0, mtime 0" test "$(TZ=UTC tar --numeric-owner \
+	--full-time -tvf "$T/cmd.tar" | grep -Ec '^-rw-r--r-- 0/0 +[0-9]+ 1970-01-01 00:00:00 ')" = 4
 mkdir -p "$T/src" && tar xf "$T/cmd.tar" -C "$T/src"
 check "source tar: the repository's files, byte for byte" \
 	bash -c "for f in Makefile quinistry.c sha256.c sha256.h; do cmp -s $T/src/\$f \$f || exit 1; done"
 req GET "/v2/quinistry/blobs/${SRC_LAYER% *}" -H "Range: bytes=0-511"
 check "source tar blob: Range gives 206 with its first block" \
-	test "$S:$(stat -c %s "$T/b"):$(head -c 512 "$T/source.tar" | sha256sum | cut -c1-64)" = "206:512:$(sha "$T/b")"
+	test "$S:$(stat -c %s "$T/b"):$(sha "$T/b")" = \
+	"206:512:$(head -c 512 "$T/source.tar" | sha256sum | cut -c1-64)"
 
 # --- errors (distribution-spec "Error Codes")
 errcase() { # DESC METHOD PATH STATUS CODE

@@ -347,11 +347,15 @@ static void test_source(void)
 
 		len = strtoul(h->size, NULL, 8);
 		good += strcmp(h->name, names[i]) == 0 &&
-		    strcmp(h->mode, "0000644") == 0 && h->typeflag == '0';
+		    strcmp(h->mode, "0000644") == 0 && h->typeflag == '0' &&
+		    strcmp(h->uid, "0000000") == 0 &&
+		    strcmp(h->gid, "0000000") == 0 &&
+		    strcmp(h->mtime, "00000000000") == 0 &&
+		    memcmp(h->magic, "ustar", 6) == 0;
 		off += 512 + len + tar_pad(len);
 	}
 	expect(good == 4 && off + 1024 == objects[OBJ_SOURCE].len,
-	    "source tar: the four build inputs, 0644, then the end blocks");
+	    "source tar: the build inputs, 0644 0:0 mtime 0, then the end");
 	snprintf(want, sizeof want, "{\"schemaVersion\":2,\"mediaType\":"
 	    "\"%s\",\"artifactType\":\"%s\",\"config\":{\"mediaType\":"
 	    "\"application/vnd.oci.empty.v1+json\",\"size\":2,\"digest\":"

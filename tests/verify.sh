@@ -141,11 +141,11 @@ serve_rebuild() { # label binary log
 	same_as_gen1 "$1 (127.0.0.1:$PORT)" "$PORT" "$3"
 }
 
-# Every entry of a tar listing (tar -tv) is a regular file 0644 0/0 with
-# mtime 0.
+# Every entry of a tar listing (tar -tv --full-time, in UTC) is a regular
+# file 0644 0/0 with mtime 0, to the second.
 meta_ok() { # listing
 	printf '%s\n' "$1" | grep -Ev \
-		'^-rw-r--r-- 0/0 +[0-9]+ 1970-01-01 00:00 [^ ]+$' >&2 && return 1
+		'^-rw-r--r-- 0/0 +[0-9]+ 1970-01-01 00:00:00 [^ ]+$' >&2 && return 1
 	return 0
 }
 
@@ -156,7 +156,7 @@ source_ok() { # label tar dir
 	names=$(tar -tf "$2" 2>&1 | sort | tr '\n' ' ')
 	check "$1 source tar lists exactly $SOURCES" \
 		[ "$names" = "$SOURCES " ] || echo "tar t: $names" | diag
-	list=$(tar --numeric-owner -tvf "$2" 2>&1)
+	list=$(TZ=UTC tar --numeric-owner --full-time -tvf "$2" 2>&1)
 	check "$1 source tar entries are 0644, 0/0, mtime 0" meta_ok "$list"
 	mkdir "$3" && tar -xf "$2" -C "$3"
 }
