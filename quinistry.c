@@ -1060,7 +1060,7 @@ static int has_token(const char *v, size_t n, const char *token, size_t tn)
 static const struct field manifest_types[2] = { { S(MT_DOCKER) }, { S(MT_OCI) } };
 
 /* The q parameter of v[k..e) in thousandths (RFC 9110 12.4.2); a
- * malformed one counts as 1 */
+ * malformed one counts as 1; empty parameters (";;") are allowed (5.6.6) */
 static int range_q(const char *v, size_t k, size_t e)
 {
 	size_t qs, qe, i;
@@ -1072,8 +1072,10 @@ static int range_q(const char *v, size_t k, size_t e)
 		for (k++; k < e && is_ows(v[k]); k++)
 			;
 		if (k + 1 >= e || (v[k] != 'q' && v[k] != 'Q') ||
-		    v[k + 1] != '=')
+		    v[k + 1] != '=') {
+			k--; /* the loop looks at v[k] again: it may be ';' */
 			continue;
+		}
 		for (qs = qe = k + 2; qe < e && v[qe] != ';' && v[qe] != ' '; qe++)
 			;
 		if (qe == qs || (v[qs] != '0' && v[qs] != '1')) {

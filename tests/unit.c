@@ -225,6 +225,9 @@ static void test_semantics(void)
 	expect(chosen("Accept: " MT_OCI "\r\n") == 'O', "Accept OCI: OCI");
 	expect(chosen("Accept: " MT_OCI "\r\nAccept: " MT_DOCKER "\r\n") == 'D',
 	    "Accept OCI and Docker on two lines: Docker");
+	expect(chosen("Accept: " MT_DOCKER ";;q=0, " MT_OCI "\r\n") == 'O' &&
+	    chosen("Accept: " MT_DOCKER "; ;q=0, " MT_OCI "\r\n") == 'O',
+	    "an empty parameter before q=0 (RFC 9110 5.6.6): still q=0");
 	expect(chosen("Accept: " MT_DOCKER ";q=0, " MT_OCI "\r\n") == 'O',
 	    "Docker refused with q=0: OCI");
 	expect(chosen("Accept: */*;q=0.1, " MT_DOCKER ";q=0.000\r\n") == 'O',
