@@ -15,7 +15,7 @@
 #                     RET_ROUNDS times, while CONNS connections keep the
 #                     server busy (loadgen returning)
 #   ONLY [all]        measure only these metrics, comma-separated, of:
-#                     v2 manifest head layer close lat ret idle cold
+#                     v2 manifest head headlog layer close lat ret idle cold
 #   SERVER_CPU [1] CLIENT_CPU [0]   taskset pinning
 #   LOOPBACK_RPS [auto] 1: while measuring, steer all TCP receive work on lo
 #                     to the server's core (RPS), so that the server, not
@@ -146,16 +146,16 @@ MAXCONN=$(( IDLE_CONNS + 2000 ))
 # ---- temp dir and cleanup ------------------------------------------------
 T=$(mktemp -d /tmp/quinistry-bench.XXXXXX) || die "mktemp failed"
 chmod 755 "$T" # nginx workers run as nobody and must read the docroot
-QPID='' NPID='' IDLEPID=''
+QPID='' QLPID='' NPID='' IDLEPID=''
 cleanup() {
     trap - EXIT INT TERM
     rps_restore
     exec 7>&-
     local p
-    for p in $IDLEPID $QPID $NPID; do
+    for p in $IDLEPID $QPID $QLPID $NPID; do
         kill -TERM "$p" 2>/dev/null
     done
-    for p in $IDLEPID $QPID $NPID; do
+    for p in $IDLEPID $QPID $QLPID $NPID; do
         for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
             kill -0 "$p" 2>/dev/null || break
             sleep 0.1
@@ -208,6 +208,15 @@ LAYER_SIZE=$(sed -n 's/^ *layer .*(\([0-9]*\) bytes).*/\1/p' "$T/q.err" | head -
 [ -n "$DOCKER_DG" ] && [ -n "$CONFIG_DG" ] && [ -n "$LAYER_DG" ] ||
     { cat "$T/q.err" >&2; die "cannot read digests from quinistry's start-up lines"; }
 QVERSION=$(head -1 "$T/q.err" | sed 's/:.*//')
+# The same binary with its request log on (no -q), the log to /dev/null:
+# the headlog row, against nginx's access_log (below)
+QLPORT=$("$LOADGEN" freeport)
+taskset -c "$SERVER_CPU" "$QUINISTRY" -l "127.0.0.1:$QLPORT" -c "$MAXCONN" </dev/null >/dev/null 2>&1 &
+QLPID=$!
+for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$QLPORT/v2/" && break
+    sleep 0.05
+done
 
 MAN=/v2/$REPO/manifests/latest
 LAYER=/v2/$REPO/blobs/$LAYER_DG
@@ -266,7 +275,8 @@ done
 
 # ---- nginx config ----------------------------------------------------------
 NPORT=$("$LOADGEN" freeport)
-ncfg() { # ncfg PORT PIDFILE
+NLPORT=$("$LOADGEN" freeport)
+ncfg() { # ncfg PORT PIDFILE LOGPORT
     cat <<EOF
 worker_processes 1;
 daemon off;
@@ -296,12 +306,19 @@ http {
 $(printf "%b" "$LOCS")
         location / { return 404; }
     }
+    server { # the headlog row: the default access log, to /dev/null
+        listen 127.0.0.1:$3;
+        access_log /dev/null;
+        root $T/root;
+$(printf "%b" "$LOCS")
+        location / { return 404; }
+    }
 }
 EOF
 }
-ncfg "$NPORT" "$T/logs/nginx.pid" >"$T/nginx.conf"
+ncfg "$NPORT" "$T/logs/nginx.pid" "$NLPORT" >"$T/nginx.conf"
 COLD_NPORT=$("$LOADGEN" freeport)
-ncfg "$COLD_NPORT" "$T/logs/nginx-cold.pid" >"$T/nginx-cold.conf"
+ncfg "$COLD_NPORT" "$T/logs/nginx-cold.pid" "$("$LOADGEN" freeport)" >"$T/nginx-cold.conf"
 "$NGINX" -t -q -p "$T" -c "$T/nginx.conf" -e "$T/logs/error.log" || die "nginx config test failed"
 taskset -c "$SERVER_CPU" "$NGINX" -p "$T" -c "$T/nginx.conf" -e "$T/logs/error.log" </dev/null >/dev/null 2>>"$T/logs/error.log" &
 NPID=$!
@@ -353,8 +370,15 @@ HEADN=$(wc -c <"$T/hn.h")
 
 # ---- measurement helpers -----------------------------------------------------
 nginx_pids() { echo "$NPID $(pgrep -P "$NPID" | tr '\n' ' ')"; }
-pids_of() { if [ "$1" = q ]; then echo "$QPID"; else nginx_pids; fi; }
-port_of() { if [ "$1" = q ]; then echo "$QPORT"; else echo "$NPORT"; fi; }
+# LOGGED=1: the servers with their request logs on (the headlog row)
+pids_of() {
+    case $1${LOGGED:+log} in q) echo "$QPID" ;; qlog) echo "$QLPID" ;; *) nginx_pids ;; esac
+}
+port_of() {
+    case $1${LOGGED:+log} in
+    q) echo "$QPORT" ;; qlog) echo "$QLPORT" ;; n) echo "$NPORT" ;; nlog) echo "$NLPORT" ;;
+    esac
+}
 # proc_sum FILE AWK PID...: the sum over PIDs of the number the awk program
 # AWK prints from /proc/PID/FILE (a process gone counts 0)
 proc_sum() {
@@ -503,6 +527,7 @@ both wrk_run manifest "$MAN" "$CONNS" "$LUA_MAN"
 # HEAD: wrk 4.1 does not finish HEAD responses on keep-alive connections (it
 # waits for a body of Content-Length bytes: 0 requests completed), so loadgen.
 both lg_run head -m HEAD -u "$MAN" -H "Accept: $DOCKER_MT" -c "$CONNS"
+LOGGED=1 both lg_run headlog -m HEAD -u "$MAN" -H "Accept: $DOCKER_MT" -c "$CONNS"
 # layer: wrk reads in 8 KiB pieces and is the bottleneck for a ~100 KB body
 # (both servers then look alike), so loadgen (64 KiB reads)
 both lg_run layer -u "$LAYER" -c "$CONNS"
@@ -614,6 +639,7 @@ addm "HEAD manifest req/s, $CONNS keep-alive conns (loadgen)" head 0 higher 1 "r
 addm "GET layer blob MB/s (body only, 1 MB = 1e6 B), $CONNS keep-alive conns (loadgen)" layer 0 higher "$MB" "r>=1.0"
 addm "GET manifest req/s, new connection per request, $CONNS concurrent (loadgen)" close 0 higher 1 "r>=1.0"
 addm "server CPU per HEAD manifest, us (utime+stime / requests)" head.us 1 lower
+addm "the same with the request log on (quinistry without -q, nginx access_log; to /dev/null), us" headlog.us 1 lower
 addm "server CPU per new-connection GET manifest, us (utime+stime / requests)" close.us 1 lower
 addm "GET manifest p50 latency ms, $LAT_CONNS conns (wrk)" lat.p50 2 lower
 addm "GET manifest p99 latency ms, $LAT_CONNS conns (wrk)" lat.p99 2 lower 1 "r<=1.0"
