@@ -305,7 +305,7 @@ static void sb_num(struct sb *b, uint64_t v, int digits)
 	do {
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
-	} while (v || sizeof tmp - i < (size_t)digits);
+	} while (v || (i > 0 && sizeof tmp - i < (size_t)digits));
 	sb_put(b, tmp + i, sizeof tmp - i);
 }
 
