@@ -536,9 +536,9 @@ static void log_printf(const char *fmt, ...)
 /* One line per request: time (UTC, ms), client, method, target, status,
  * body bytes sent, the time from its first byte to our last, what was
  * served, and the User-Agent. With sb_fmt(), not printf(): `make bench`
- * 2026-12-01 (ONLY=head,headlog, one run each), server CPU per HEAD with
- * the log on 12.8 us against 11.6 with -q; with printf() 13.4 against
- * 10.3 (callgrind: 3,600 instructions a line, 17,900 with printf()). */
+ * 2026-12-01 (ONLY=head,headlog, two runs each), server CPU per HEAD with
+ * the log on 11.7 and 12.3 us (10.3 and 10.5 with -q); with printf() 15.0
+ * and 15.0 us (callgrind: 3,600 instructions a line, 17,900 with it). */
 static void log_request(const struct conn *c, uint64_t bytes)
 {
 	static time_t sec = -1;
