@@ -538,13 +538,23 @@ static void test_timeouts(void)
 	expect(nslots == 2 && nconns == 0, "all closed");
 }
 
+/* format_addr() of an -l address, into cap bytes */
+static const char *addr(const char *listen, size_t cap)
+{
+	static char out[64];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	parse_listen(listen, &ss, &sl);
+	format_addr((struct sockaddr *)&ss, out, cap);
+	return out;
+}
+
 /* The log's formatting: sb_fmt(), addresses, untrusted text. */
 static void test_log(void)
 {
 	char out[64], txt[64];
 	struct sb b = { out, 0, sizeof out, 0 };
-	struct sockaddr_in6 a6;
-	struct sockaddr_in a4;
 
 	sb_fmt(&b, "%s|%u|%03u|%U|%05U", "x", 0u, 7u, UINT64_MAX, (uint64_t)0);
 	expect(!b.overflow && b.len == 34 &&
@@ -555,23 +565,14 @@ static void test_log(void)
 	sb_fmt(&b, "%u%s", 1234u, "56");
 	expect(b.overflow, "sb_fmt: past its capacity it says so");
 
-	memset(&a4, 0, sizeof a4);
-	a4.sin_family = AF_INET;
-	a4.sin_port = htons(8080);
-	inet_pton(AF_INET, "192.0.2.255", &a4.sin_addr);
-	format_addr((struct sockaddr *)&a4, out, sizeof out);
-	expect(strcmp(out, "192.0.2.255:8080") == 0, "format_addr: IPv4");
-	memset(&a6, 0, sizeof a6);
-	a6.sin6_family = AF_INET6;
-	a6.sin6_port = htons(1);
-	inet_pton(AF_INET6, "::ffff:10.0.0.1", &a6.sin6_addr);
-	format_addr((struct sockaddr *)&a6, out, sizeof out);
-	expect(strcmp(out, "10.0.0.1:1") == 0, "format_addr: IPv4 on [::]");
-	inet_pton(AF_INET6, "2001:db8::1", &a6.sin6_addr);
-	format_addr((struct sockaddr *)&a6, out, sizeof out);
-	expect(strcmp(out, "[2001:db8::1]:1") == 0, "format_addr: IPv6");
-	format_addr((struct sockaddr *)&a4, out, 8);
-	expect(strcmp(out, "192.0.2") == 0, "format_addr: cut to its buffer");
+	expect(strcmp(addr("192.0.2.255:8080", 64), "192.0.2.255:8080") == 0,
+	    "format_addr: IPv4");
+	expect(strcmp(addr("[::ffff:10.0.0.1]:1", 64), "10.0.0.1:1") == 0,
+	    "format_addr: IPv4 on [::]");
+	expect(strcmp(addr("[2001:db8::1]:1", 64), "[2001:db8::1]:1") == 0,
+	    "format_addr: IPv6");
+	expect(strcmp(addr("192.0.2.255:8080", 8), "192.0.2") == 0,
+	    "format_addr: cut to its buffer");
 
 	log_text(txt, sizeof txt, "a\"b\\c\n", 6, 100, 1);
 	expect(strcmp(txt, "\"a\\\"b\\\\c\\x0a\"") == 0,
